@@ -1,0 +1,5 @@
+"""``python -m aimax`` runs the ``aimax`` command."""
+
+from aimax.cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""The small protocol through which components hand their figures to the monitor.
+
+Every component (the limiter, the pool manager, the memory manager, the client)
+keeps ``statistics()`` returning its own frozen dataclass for people, and also
+offers ``metric_samples()`` returning flat :class:`MetricSample` rows for machines:
+the monitor's history, alert rules and the Prometheus exporter read only these, so
+no component needs to know about the monitor and the monitor needs no adapter per
+component.
+
+Naming: ``aimax_<component>_<what>[_<unit>]`` in Prometheus style (``_total`` for
+counters, ``_seconds`` / ``_bytes`` for units), labels for the pool / class / pair::
+
+    MetricSample("aimax_ratelimit_utilisation_ratio", 0.93, {"pool": "rest_public"})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+__all__ = ["MetricKind", "MetricSample", "MetricsSource", "sample_key"]
+
+MetricKind = Literal["gauge", "counter"]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSample:
+    """One reading: a Prometheus-style name, its value, its labels and its kind."""
+
+    name: str
+    value: float
+    labels: Mapping[str, str] = field(default_factory=dict)
+    kind: MetricKind = "gauge"
+    help: str = ""
+
+
+@runtime_checkable
+class MetricsSource(Protocol):
+    """Anything the monitor can collect from: returns its current figures, cheaply."""
+
+    def metric_samples(self) -> Sequence[MetricSample]:
+        """The component's current figures (called once per monitor tick)."""
+        ...
+
+
+def sample_key(name: str, labels: Mapping[str, str]) -> str:
+    """A stable flat key for a sample, e.g. ``aimax_pool_queued{pool="io"}``."""
+    if not labels:
+        return name
+    inner = ",".join(f'{k}="{labels[k]}"' for k in sorted(labels))
+    return f"{name}{{{inner}}}"
