@@ -8,6 +8,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+PYDIRS := $(wildcard src tests benchmarks)
 STAMP  := $(VENV)/.installed
 
 .PHONY: test demo lint typecheck pytest bench clean
@@ -23,8 +24,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check $(PYDIRS)
+	$(BIN)/ruff format --check $(PYDIRS)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
