@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -29,3 +30,26 @@ def test_console_script_runs_in_a_subprocess() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert aimax.__version__ in out.stdout
+
+
+def test_plan_prints_the_warning_and_the_largest_n() -> None:
+    result = CliRunner().invoke(main, ["plan", "--pairs", "500", "--period", "5"])
+    assert result.exit_code == 0, result.output
+    assert "cannot be refreshed every 5s" in " ".join(result.output.split())
+    assert "at most 59 pairs" in " ".join(result.output.split())
+
+
+def test_plan_json_round_trips_the_plan() -> None:
+    import json
+
+    from aimax.planning import plan_for_pairs
+
+    result = CliRunner().invoke(main, ["plan", "-n", "50", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == plan_for_pairs(50, cpu_count=os.cpu_count() or 1).as_dict()
+
+
+def test_plan_rejects_zero_pairs() -> None:
+    result = CliRunner().invoke(main, ["plan", "--pairs", "0"])
+    assert result.exit_code == 2
+    assert "--pairs" in result.output
