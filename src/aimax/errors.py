@@ -15,6 +15,7 @@ secrets) never appear in any of them.
     │   ├── RateLimited                    no slot in time; .retry_after, .pool
     │   │   ├── WouldBlock                 a non-blocking acquire found no slot now
     │   │   └── Banned                     the scope is frozen by a 429; .until, .scope
+    │   ├── LimiterClosed                  the limiter was closed while (or before) waiting
     │   └── BackendError                   the shared (Redis) backend failed or answered
     │       │                              something it should not have
     │       └── BackendUnavailable         it cannot be reached (the limiter falls back)
@@ -28,6 +29,8 @@ secrets) never appear in any of them.
     │   └── ProcessNotFound                no process with that pid; .pid
     └── ExchangeError                      .code, .message, .status (MAX's error body)
         ├── TransportError                 no usable HTTP answer (timeout, reset)
+        │   └── OrderStateUnknown          a create got no answer and was not found by
+        │                                  its client_oid; .client_oid (never resent)
         ├── BadRequest                     1001, 2014 and other 4xx
         ├── AuthenticationError            2001, 2005, 2008, missing credentials
         ├── NonceError                     2006, 2007
@@ -51,11 +54,13 @@ __all__ = [
     "ExchangeBanned",
     "ExchangeError",
     "InsufficientFunds",
+    "LimiterClosed",
     "MemoryManagerError",
     "MonitorError",
     "NonceError",
     "OrderError",
     "OrderNotFound",
+    "OrderStateUnknown",
     "PoolClosed",
     "PoolError",
     "PoolFull",
@@ -148,6 +153,10 @@ class Banned(RateLimited):
         self.scope = scope
 
 
+class LimiterClosed(RateLimitError):
+    """The limiter was closed while (or before) waiting for a slot."""
+
+
 class BackendError(RateLimitError):
     """The shared limiter backend (Redis) failed or gave an answer it should not."""
 
@@ -238,6 +247,19 @@ class TransportError(ExchangeError):
     For an order, the request may or may not have reached the exchange: reconcile
     with ``get_order(client_oid=...)`` before sending it again.
     """
+
+
+class OrderStateUnknown(TransportError):
+    """A create_order got no answer and reconciliation could not find the order.
+
+    It was NOT sent again. ``client_oid`` identifies it: ask ``get_order(client_oid=...)``
+    later, or resend with the same ``client_oid`` (MAX rejects a duplicate, so the
+    order can never be placed twice).
+    """
+
+    def __init__(self, message: str, *, client_oid: str, path: str | None = None) -> None:
+        super().__init__(message, path=path)
+        self.client_oid = client_oid
 
 
 class BadRequest(ExchangeError):
