@@ -1,0 +1,175 @@
+"""SystemProbe on real processes: this one, a child by pid, and one that exits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from aimax.errors import ConfigurationError, ProcessNotFound
+from aimax.monitor import ResourceMonitor, SystemProbe
+from aimax.monitor.probe import CTX_VOLUNTARY, PROBE_METRICS
+
+LINUX = sys.platform.startswith("linux")
+
+
+@pytest.fixture
+def child() -> Iterator[subprocess.Popen[bytes]]:
+    """A child that allocates ~20 MB, opens a few files, then waits on stdin."""
+    code = (
+        "import sys, tempfile\n"
+        "blob = bytearray(20 * 1024 * 1024)\n"
+        "files = [tempfile.TemporaryFile() for _ in range(5)]\n"
+        "sys.stdout.write('ready\\n'); sys.stdout.flush()\n"
+        "sys.stdin.read()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def test_reads_every_figure_of_this_process() -> None:
+    with SystemProbe() as probe:
+        probe.read()
+        # percentages need a clock tick (10 ms) between two readings
+        deadline = time.monotonic() + 30
+        reading = probe.read()
+        while "aimax_system_cpu_percent" not in reading.values and time.monotonic() < deadline:
+            time.sleep(0.005)
+            reading = probe.read()
+    assert reading.failures == {}
+    values = reading.values
+    me = psutil.Process()
+    assert values["aimax_process_threads"] == me.num_threads()
+    assert values["process_resident_memory_bytes"] > 1_000_000
+    assert values["process_open_fds"] >= 3
+    assert values["process_start_time_seconds"] == pytest.approx(me.create_time(), abs=1.0)
+    assert 0 <= values["aimax_system_memory_percent"] <= 100
+    assert 0 <= values["aimax_system_cpu_percent"] <= 100
+    assert values["aimax_process_cpu_percent"] >= 0
+    assert values[CTX_VOLUNTARY] >= 0
+    names = {k.split("{")[0] for k in values}
+    assert names == set(PROBE_METRICS)
+
+
+@pytest.mark.skipif(not LINUX, reason="the /proc path exists on Linux only")
+def test_procfs_and_psutil_paths_agree() -> None:
+    fast = SystemProbe(procfs=True)
+    slow = SystemProbe(procfs=False)
+    assert (fast.procfs, slow.procfs) == (True, False)
+    fast.read()  # opens the /proc files it keeps
+    slow.read()  # percentages need a first reading
+    b = slow.read().values
+    a = fast.read().values
+    fast.close()
+    slow.close()
+    percentages = {"aimax_process_cpu_percent", "aimax_system_cpu_percent"}  # need a tick
+    assert set(a) - percentages == set(b) - percentages
+    for key in ("process_virtual_memory_bytes", "aimax_process_threads", "process_max_fds"):
+        assert a[key] == pytest.approx(b[key], rel=0.05), key
+    assert a["process_resident_memory_bytes"] == pytest.approx(
+        b["process_resident_memory_bytes"], rel=0.2
+    )
+    assert a["process_start_time_seconds"] == pytest.approx(b["process_start_time_seconds"], abs=1)
+    assert a["process_open_fds"] == pytest.approx(b["process_open_fds"], abs=2)
+    assert a["aimax_system_memory_total_bytes"] == b["aimax_system_memory_total_bytes"]
+
+
+@pytest.mark.parametrize("procfs", [True, False])
+def test_a_failing_field_degrades_alone(monkeypatch: pytest.MonkeyPatch, procfs: bool) -> None:
+    probe = SystemProbe(procfs=procfs)
+    if probe.procfs:
+        monkeypatch.setattr(
+            probe,
+            "_readers",
+            [(n, r) if n[0] != "process_open_fds" else (n, _denied) for n, r in probe._readers],
+        )
+    else:
+        monkeypatch.setattr(probe._process, "num_fds", _denied_call)
+    reading = probe.read()
+    probe.close()
+    assert "process_open_fds" not in reading.values
+    assert "AccessDenied" in reading.failures["process_open_fds"]
+    assert set(reading.failures) == {"process_open_fds"}
+    assert reading.values["process_resident_memory_bytes"] > 0
+
+
+def _denied(values: dict[str, float]) -> None:
+    raise psutil.AccessDenied(os.getpid())
+
+
+def _denied_call() -> int:
+    raise psutil.AccessDenied(os.getpid())
+
+
+@pytest.mark.parametrize("procfs", [True, False], ids=["procfs", "psutil"])
+def test_watching_a_child_process_by_pid(child: subprocess.Popen[bytes], procfs: bool) -> None:
+    if procfs:
+        monitor = ResourceMonitor(interval=0.05, pid=child.pid)
+    else:
+        monitor = ResourceMonitor(interval=0.05, probe=SystemProbe(child.pid, procfs=False))
+    assert monitor.pid == child.pid
+    first = monitor.collect_metrics()
+    time.sleep(0.05)  # two readings to get a CPU percentage (not for correctness)
+    second = monitor.collect_metrics()
+    assert second.failures == {}, second.failures
+    child_ps = psutil.Process(child.pid)
+    assert second["process_resident_memory_bytes"] >= 20 * 1024 * 1024
+    assert second["process_open_fds"] >= 8  # stdio + 5 temporary files
+    assert second["aimax_process_threads"] == child_ps.num_threads()
+    assert second["process_start_time_seconds"] == pytest.approx(child_ps.create_time(), abs=1)
+    assert "aimax_process_cpu_percent" not in first.values  # needs two readings
+    assert second["aimax_process_cpu_percent"] >= 0
+    # no GC figures for another process: they would be this process's
+    assert not any(k.startswith("aimax_gc") for k in second.values)
+    assert second["aimax_monitor_up"] == 1.0
+    # the child exits: its figures degrade, the system ones go on, nothing raises
+    assert child.stdin is not None
+    child.stdin.close()
+    child.wait(timeout=30)
+    gone = monitor.collect_metrics()
+    assert gone["aimax_monitor_up"] == 0.0
+    assert "is gone" in gone.failures["process_resident_memory_bytes"]
+    assert "process_resident_memory_bytes" not in gone.values
+    assert "aimax_system_memory_percent" in gone.values
+    again = monitor.collect_metrics()
+    assert "is gone" in again.failures["process_open_fds"]
+    monitor.close()
+    if not procfs:
+        monitor._probe.close()  # type: ignore[attr-defined]  # a probe passed in is the caller's
+
+
+def test_a_pid_that_does_not_exist() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=30)
+    with pytest.raises(ProcessNotFound, match=str(proc.pid)) as info:
+        SystemProbe(proc.pid)
+    assert info.value.pid == proc.pid
+    with pytest.raises(ConfigurationError, match="pid"):
+        SystemProbe(-1)
+
+
+def test_closed_probe_reports_instead_of_raising() -> None:
+    probe = SystemProbe()
+    probe.close()
+    probe.close()
+    reading = probe.read()
+    assert reading.values == {}
+    assert reading.failures["process_resident_memory_bytes"] == "probe is closed"
+    assert "SystemProbe(" in repr(probe)
