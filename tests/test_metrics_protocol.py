@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aimax._metrics import MetricSample, MetricsSource, sample_key
+from aimax._metrics import MetricSample, MetricsSource, parse_key, sample_key
 
 
 class _Source:
@@ -26,3 +26,8 @@ def test_samples_are_frozen_with_gauge_default() -> None:
     sample = MetricSample("aimax_memory_rss_bytes", 1.0)
     assert sample.kind == "gauge"
     assert dict(sample.labels) == {}
+
+
+def test_parse_key_inverts_sample_key() -> None:
+    for name, labels in [("m", {}), ("m", {"pool": "io"}), ("m", {"a": "1", "b": "x y"})]:
+        assert parse_key(sample_key(name, labels)) == (name, labels)

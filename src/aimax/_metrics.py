@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-__all__ = ["MetricKind", "MetricSample", "MetricsSource", "sample_key"]
+__all__ = ["MetricKind", "MetricSample", "MetricsSource", "parse_key", "sample_key"]
 
 MetricKind = Literal["gauge", "counter"]
 
@@ -50,3 +50,18 @@ def sample_key(name: str, labels: Mapping[str, str]) -> str:
         return name
     inner = ",".join(f'{k}="{labels[k]}"' for k in sorted(labels))
     return f"{name}{{{inner}}}"
+
+
+def parse_key(key: str) -> tuple[str, dict[str, str]]:
+    """The inverse of :func:`sample_key`: ``'m{a="1"}'`` -> ``("m", {"a": "1"})``.
+
+    Label values may not contain ``"`` (none of aimax's do).
+    """
+    if not key.endswith("}") or "{" not in key:
+        return key, {}
+    name, _, inner = key[:-1].partition("{")
+    labels: dict[str, str] = {}
+    for part in inner.split('",'):
+        label, _, value = part.partition("=")
+        labels[label] = value.strip('"')
+    return name, labels
