@@ -6,8 +6,10 @@ stay optional.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -15,11 +17,132 @@ from rich.table import Table
 
 from aimax._version import __version__
 
+#: Subcommands that live with their component, imported only when used.
+LAZY_COMMANDS = {
+    "simulate": "aimax.exchange.simulator.cli:command",
+    "monitor": "aimax.monitor.cli:command",
+    "report": "aimax.report.cli:command",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _LazyGroup(click.Group):
+    """A group whose component commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aimax")
 def main() -> None:
     """aimax: rate limiting, thread pools, memory and monitoring for MAX trading bots."""
+
+
+@main.command("demo")
+@click.option(
+    "--pairs",
+    "-n",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Trading pairs to run.",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to run.",
+)
+@click.option(
+    "--period",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Wanted refresh period per pair (s).",
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Scale MAX's windows and budgets (0.1: 120 requests per 6 s) for short runs.",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Shard the pairs over K processes sharing one budget through Redis.",
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    default=None,
+    help="Redis URL for --processes (default: a private server for the run).",
+)
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Use the real MAX (public endpoints; private read-only calls with "
+    "MAX_ACCESS_KEY/MAX_SECRET_KEY set; never orders).",
+)
+@click.option("--no-trade", is_flag=True, help="No orders or cancels.")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("aimax-report"),
+    show_default=True,
+    help="Where reports go.",
+)
+@click.option("--no-dashboard", is_flag=True, help="Plain progress lines instead of the dashboard.")
+def demo_command(
+    *,
+    pairs: int,
+    duration: float,
+    period: float,
+    scale: float,
+    processes: int,
+    redis_url: str | None,
+    live: bool,
+    no_trade: bool,
+    output: Path,
+    no_dashboard: bool,
+) -> None:
+    """Run the multi-pair bot workload against a local MAX simulator, under the
+    optimizer, with a live dashboard; write an HTML and a JSON report."""
+    from aimax.demo import DemoConfig, run_demo
+    from aimax.errors import AimaxError
+
+    try:
+        config = DemoConfig(
+            pairs=pairs,
+            duration=duration,
+            refresh_period=period,
+            scale=scale,
+            processes=processes,
+            redis_url=redis_url,
+            live=live,
+            trade=not no_trade,
+            output=output,
+            dashboard=not no_dashboard,
+        )
+        result = run_demo(config)
+    except AimaxError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"{result.pairs} pairs, {result.requests} requests, {result.responses_429} answered 429, "
+        f"{result.bans} bans; refresh planned {result.plan_period:.2f}s, measured "
+        + ("-" if result.measured_period is None else f"{result.measured_period:.2f}s")
+    )
 
 
 @main.command("plan")

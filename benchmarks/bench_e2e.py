@@ -1,0 +1,286 @@
+"""End to end: the demo workload against the MAX simulator, naive client vs aimax.
+
+One process run, for 50 and 200 pairs each:
+
+1. naive: plain httpx + ``asyncio.gather`` every cycle (what bots commonly do), no
+   limiter: counts the 429s it gets and the bans (and ban extensions) it causes;
+2. aimax: the same workload through ``MaxClient`` under ``SystemPerformanceOptimizer``
+   (limiter, pools, memory, monitor), refresh period from ``optimize_for_trading_pairs``.
+
+The budget is MAX's, time-scaled (``--scale``, default 0.1: 120 requests per 6 s per
+IP and per account, 6 s bans) so a window passes quickly. The scenario is the strict
+one: private calls also count against the per-IP budget (MAX does not document
+whether they do), so orders and cancels compete with market data for one pool.
+
+Targets (issue 9): under aimax zero 429s; public budget use >= 90 % of the share
+whenever demand exceeds it; order and cancel limiter-wait p99 <= 50 ms while market
+data saturates; the plan's refresh period within 10 % of the measured one.
+
+    .venv/bin/python benchmarks/bench_e2e.py [--quick] [--scale 0.1] [--windows 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from aimax.demo.runner import DEMO_ACCESS_KEY, DEMO_BALANCES, DEMO_SECRET_KEY
+from aimax.demo.workload import run_workload
+from aimax.exchange.max import MaxClient
+from aimax.exchange.simulator import MaxSimulator, SimulatorConfig
+from aimax.optimizer import OptimizerConfig, SystemPerformanceOptimizer
+from aimax.planning import PairWorkload
+from aimax.ratelimit import APIRateLimiter, RateLimit
+from aimax.ratelimit.max_profile import MAX_POOLS, max_kinds
+
+RESULTS = Path(__file__).parent / "results"
+WANTED_PERIOD = 1.0  # seconds (scaled time): more than the budget can serve at 50+ pairs
+
+
+@dataclass
+class Run:
+    client: str
+    pairs: int
+    requests: int
+    responses_429: int
+    bans: int
+    ban_extensions: int
+    utilisation: float | None
+    share_use: float | None
+    peak_in_window: int
+    limit: int
+    order_wait_p99_ms: float | None
+    plan_period: float | None
+    measured_period: float | None
+
+
+def _simulator(scale: float, pairs: int) -> MaxSimulator:
+    config = SimulatorConfig.scaled(
+        scale, n_markets=max(24, pairs), private_counts_against_ip=True, seed=pairs
+    )
+    return MaxSimulator(config)
+
+
+async def _markets(url: str, pairs: int) -> list[str]:
+    async with httpx.AsyncClient() as http:
+        listed = (await http.get(f"{url}/api/v3/markets")).json()
+    return [m["id"] for m in listed if m["status"] == "active"][:pairs]
+
+
+async def naive(sim: MaxSimulator, pairs: int, duration: float) -> None:
+    """Every cycle, fire everything at once (as bots commonly do); no limiter."""
+    markets = await _markets(sim.url, pairs)
+    deadline = time.monotonic() + duration
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    async with httpx.AsyncClient(base_url=sim.url, limits=limits, timeout=10) as http:
+        cycle = 0
+        while time.monotonic() < deadline:
+            start = time.monotonic()
+            calls = [http.get("/api/v3/tickers", params={"markets[]": markets})]
+            calls += [http.get("/api/v3/depth", params={"market": m, "limit": 10}) for m in markets]
+            if cycle % 5 == 0:
+                calls += [
+                    http.get("/api/v3/k", params={"market": m, "period": 1, "limit": 60})
+                    for m in markets
+                ]
+            await asyncio.gather(*calls, return_exceptions=True)
+            cycle += 1
+            await asyncio.sleep(max(0.0, start + WANTED_PERIOD - time.monotonic()))
+
+
+def _limiter(scale: float) -> APIRateLimiter:
+    limits = [
+        RateLimit(name=n, limit=max(1, round(limit * scale)), window=w * scale, headroom=0.95)
+        for n, limit, w in MAX_POOLS
+    ]
+    return APIRateLimiter(
+        limits, max_kinds(private_counts_against_ip=True), default_ban=60.0 * scale
+    )
+
+
+async def ours(
+    sim: MaxSimulator, pairs: int, duration: float, scale: float
+) -> tuple[SystemPerformanceOptimizer, Any, float]:
+    limiter = _limiter(scale)
+    optimizer = SystemPerformanceOptimizer(
+        OptimizerConfig(monitor_interval=0.5, refresh_period=WANTED_PERIOD), limiter=limiter
+    )
+    optimizer.start_optimization()
+    try:
+        async with MaxClient(
+            base_url=sim.url,
+            access_key=DEMO_ACCESS_KEY,
+            secret_key=DEMO_SECRET_KEY,
+            limiter=limiter,
+        ) as client:
+            markets = [m.id for m in await client.markets() if m.status == "active"][:pairs]
+            # the workload the demo runs per pair per cycle (orders ~ 0.1 per cycle,
+            # each followed by a cancel a cycle later)
+            workload = PairWorkload(
+                ticker=1, depth=1, klines=0.2, account=0.0, orders=0.1, cancels=0.1
+            )
+            plan = optimizer.optimize_for_trading_pairs(
+                pairs, refresh_period=WANTED_PERIOD, workload=workload, latency=0.01
+            )
+            counters = await run_workload(
+                client, optimizer, markets, duration=duration, trade=True, order_probability=0.2
+            )
+        return optimizer, counters, plan.refresh_period
+    finally:
+        optimizer.stop_optimization()
+
+
+def measure(kind: str, pairs: int, scale: float, windows: int) -> Run:
+    window = 60.0 * scale
+    duration = window * windows
+    with _simulator(scale, pairs) as sim:
+        sim.add_account(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DEMO_BALANCES)
+        limit = sim.config.public_limit
+
+        async def main() -> tuple[Any, ...]:
+            # count what the exchange served after the first window (steady state)
+            async def mark() -> int:
+                await asyncio.sleep(window)
+                return sim.stats().requests
+
+            marker = asyncio.create_task(mark())
+            if kind == "naive":
+                await naive(sim, pairs, duration)
+                result: tuple[Any, ...] = (None, None, None)
+            else:
+                result = await ours(sim, pairs, duration, scale)
+            return (await marker, *result)
+
+        t0 = time.monotonic()
+        after_first, optimizer, counters, plan_period = asyncio.run(main())
+        elapsed = time.monotonic() - t0
+        stats = sim.stats()
+    steady = stats.requests - after_first
+    windows_after_first = (elapsed - window) / window
+    utilisation = steady / (limit * windows_after_first) if elapsed > window else None
+    # the configured share: what the limiter may use of the pool (headroom applied)
+    share = _limiter(scale).pools["rest_public"].effective_limit
+    share_use = steady / (share * windows_after_first) if elapsed > window else None
+    order_p99 = measured = None
+    if optimizer is not None:
+        classes = optimizer.limiter.statistics().classes
+        waits = [
+            c.wait_p99 for name, c in classes.items() if name in {"order", "cancel"} and c.grants
+        ]
+        order_p99 = max(waits) * 1000 if waits else None
+        measured = counters.measured_period
+        optimizer.close()
+    return Run(
+        client=kind,
+        pairs=pairs,
+        requests=stats.requests,
+        responses_429=stats.rate_limited,
+        bans=stats.bans_started,
+        ban_extensions=stats.ban_extensions,
+        utilisation=utilisation,
+        share_use=share_use,
+        peak_in_window=max(stats.peak_public.values(), default=0),
+        limit=limit,
+        order_wait_p99_ms=order_p99,
+        plan_period=plan_period,
+        measured_period=measured,
+    )
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one pair count, fewer windows")
+    parser.add_argument("--scale", type=float, default=0.1, help="time scale of MAX's limits")
+    parser.add_argument("--windows", type=int, default=5, help="windows per run")
+    args = parser.parse_args(argv)
+    pair_counts = [50] if args.quick else [50, 200]
+    windows = 3 if args.quick else args.windows
+    console = Console(width=150)
+    runs: list[Run] = []
+    for pairs in pair_counts:
+        for kind in ("naive", "aimax"):
+            console.print(f"running {kind} with {pairs} pairs for {windows} windows ...")
+            runs.append(measure(kind, pairs, args.scale, windows))
+    table = Table(
+        title=f"end to end, MAX budget x{args.scale} ({runs[0].limit} per "
+        f"{60 * args.scale:g}s per IP), private calls count against the IP"
+    )
+    for column in (
+        "client",
+        "pairs",
+        "requests",
+        "429s",
+        "bans",
+        "ban ext.",
+        "budget use",
+        "peak/window",
+        "order+cancel wait p99",
+        "plan period",
+        "measured period",
+    ):
+        table.add_column(column, justify="right")
+    for r in runs:
+        table.add_row(
+            r.client,
+            str(r.pairs),
+            str(r.requests),
+            str(r.responses_429),
+            str(r.bans),
+            str(r.ban_extensions),
+            _fmt(r.utilisation, ".1%"),
+            f"{r.peak_in_window}/{r.limit}",
+            _fmt(r.order_wait_p99_ms, ".1f") + (" ms" if r.order_wait_p99_ms is not None else ""),
+            _fmt(r.plan_period, ".2f"),
+            _fmt(r.measured_period, ".2f"),
+        )
+    console.print(table)
+    verdicts = []
+    for r in runs:
+        if r.client != "aimax":
+            continue
+        period_error = (
+            abs(r.measured_period - r.plan_period) / r.plan_period
+            if r.measured_period and r.plan_period
+            else None
+        )
+        checks = {
+            "zero 429s": r.responses_429 == 0,
+            "share use >= 90%": (r.share_use or 0) >= 0.90,
+            "order/cancel wait p99 <= 50 ms": (r.order_wait_p99_ms or 0) <= 50,
+            "plan period within 10%": period_error is not None and period_error <= 0.10,
+        }
+        for name, ok in checks.items():
+            verdicts.append(ok)
+            console.print(
+                f"{r.pairs} pairs: {name}: {'PASS' if ok else 'FAIL'}"
+                + (
+                    f" ({period_error:.1%})"
+                    if name.startswith("plan") and period_error is not None
+                    else ""
+                )
+            )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "e2e.json").write_text(
+        json.dumps([r.__dict__ for r in runs], indent=2), encoding="utf-8"
+    )
+    ok = all(verdicts)
+    console.print(f"verdict: {'PASS' if ok else 'FAIL'} ({sum(verdicts)}/{len(verdicts)} checks)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

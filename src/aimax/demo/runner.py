@@ -1,0 +1,313 @@
+"""``aimax demo``: the multi-pair workload against the local MAX simulator (or the
+real MAX with ``live``), under the optimizer, with a live dashboard and reports.
+
+    >>> from aimax.demo import DemoConfig, run_demo        # doctest: +SKIP
+    >>> result = run_demo(DemoConfig(pairs=5, duration=20))  # doctest: +SKIP
+    >>> result.html_path                                   # doctest: +SKIP
+    PosixPath('aimax-report/report.html')
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from aimax.demo.dashboard import Dashboard
+from aimax.demo.workload import WorkloadCounters, run_workload
+from aimax.errors import ConfigurationError
+from aimax.exchange.max import DEFAULT_BASE_URL, MaxClient
+from aimax.exchange.simulator import MaxSimulator, SimulatorConfig
+from aimax.optimizer import OptimizerConfig, SystemPerformanceOptimizer
+from aimax.ratelimit import APIRateLimiter, RateLimit
+from aimax.ratelimit.max_profile import MAX_POOLS, max_kinds
+from aimax.report import OptimizationReport, render_terminal, write_html, write_json
+
+__all__ = ["DemoConfig", "DemoResult", "run_demo", "scaled_max_limiter"]
+
+logger = logging.getLogger(__name__)
+
+DEMO_ACCESS_KEY = "aimax-demo-access-key"
+DEMO_SECRET_KEY = "aimax-demo-secret-key"  # the local simulator only
+DEMO_BALANCES = {"twd": "1000000000", "usdt": "10000000", "btc": "100", "eth": "1000"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoConfig:
+    """What ``aimax demo`` runs.
+
+    ``scale`` < 1 shortens MAX's windows and budgets together (0.1: 120 requests per
+    6 s) for both the simulator and the limiter, so short runs exercise full windows.
+    ``processes`` > 1 shards the pairs over that many processes sharing one budget
+    through Redis (``redis_url``, or a private server started for the run).
+    ``live`` points the workload at the real MAX (public endpoints only; private
+    read-only calls when ``MAX_ACCESS_KEY``/``MAX_SECRET_KEY`` are set; never orders).
+    """
+
+    pairs: int = 5
+    duration: float = 30.0
+    refresh_period: float = 2.0
+    scale: float = 1.0
+    processes: int = 1
+    redis_url: str | None = None
+    live: bool = False
+    trade: bool = True
+    output: Path = Path("aimax-report")
+    dashboard: bool = True
+    seed: int = 0
+    # set by the sharded runner for its children
+    base_url: str | None = None
+    markets: tuple[str, ...] = ()
+    shard: int | None = None
+    expected_processes: int = 1
+    warm_start: float = 0.0
+    extra_notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if isinstance(self.pairs, bool) or not isinstance(self.pairs, int) or self.pairs < 1:
+            raise ConfigurationError(f"pairs must be a positive integer, got {self.pairs!r}")
+        for name in ("duration", "refresh_period", "scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+        if not isinstance(self.processes, int) or self.processes < 1:
+            raise ConfigurationError(f"processes must be >= 1, got {self.processes!r}")
+        if self.processes > self.pairs:
+            raise ConfigurationError(
+                f"processes ({self.processes}) cannot exceed pairs ({self.pairs})"
+            )
+        if self.live and self.processes > 1:
+            raise ConfigurationError("--live runs in one process")
+        object.__setattr__(self, "output", Path(self.output))
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """Where the reports are and the run's headline figures."""
+
+    json_path: Path
+    html_path: Path
+    pairs: int
+    requests: int
+    responses_429: int
+    bans: int
+    counters: dict[str, Any]
+    plan_period: float
+    measured_period: float | None
+    shards: tuple[DemoResult, ...] = ()
+
+
+def scaled_max_limiter(
+    scale: float, *, share: float = 1.0, headroom: float = 0.95, warm_start: float = 0.0
+) -> APIRateLimiter:
+    """The MAX profile with every window and budget multiplied by ``scale``."""
+    limits = [
+        RateLimit(
+            name=name,
+            limit=max(1, round(limit * scale * share)),
+            window=window * scale,
+            headroom=headroom,
+        )
+        for name, limit, window in MAX_POOLS
+    ]
+    return APIRateLimiter(limits, max_kinds(), warm_start=warm_start, default_ban=60.0 * scale)
+
+
+@contextlib.contextmanager
+def _exchange(config: DemoConfig) -> Iterator[tuple[str, MaxSimulator | None]]:
+    if config.live:
+        yield DEFAULT_BASE_URL, None
+        return
+    if config.base_url is not None:
+        yield config.base_url, None
+        return
+    sim_config = SimulatorConfig.scaled(
+        config.scale, n_markets=max(24, config.pairs), seed=config.seed
+    )
+    with MaxSimulator(sim_config) as sim:
+        sim.add_account(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DEMO_BALANCES)
+        yield sim.url, sim
+
+
+def _credentials(config: DemoConfig) -> tuple[str | None, str | None]:
+    if config.live:
+        key, secret = os.environ.get("MAX_ACCESS_KEY"), os.environ.get("MAX_SECRET_KEY")
+        return (key, secret) if key and secret else (None, None)
+    return DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+
+
+def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResult:
+    """Run the demo and write ``report.json`` and ``report.html`` under ``output``."""
+    if config.processes > 1:
+        from aimax.demo.sharded import run_sharded
+
+        return run_sharded(config, console=console)
+    console = console or Console()
+    config.output.mkdir(parents=True, exist_ok=True)
+    with _exchange(config) as (base_url, sim):
+        limiter = scaled_max_limiter(config.scale, warm_start=config.warm_start)
+        if config.redis_url is not None:
+            from aimax.ratelimit.redis_backend import RedisBackend
+
+            backend = RedisBackend.from_url(
+                config.redis_url,
+                prefix="aimax-demo",
+                expected_processes=config.expected_processes,
+            )
+            limiter.close()
+            limiter = APIRateLimiter(
+                list(limiter.pools.values()),
+                max_kinds(),
+                backend=backend,
+                warm_start=config.warm_start,
+                default_ban=60.0 * config.scale,
+            )
+        optimizer = SystemPerformanceOptimizer(
+            OptimizerConfig(
+                monitor_interval=min(1.0, max(0.1, config.duration / 60)),
+                refresh_period=config.refresh_period,
+                expected_processes=config.expected_processes,
+            ),
+            limiter=limiter,
+        )
+        try:
+            optimizer.start_optimization()
+            counters, plan_period, requests = asyncio.run(
+                _run(config, base_url, optimizer, console, sim)
+            )
+            report = _write_reports(config, optimizer, counters, sim, console)
+        finally:
+            optimizer.close()
+            limiter.close()
+    limiter_section = report.limiter
+    return DemoResult(
+        json_path=config.output / "report.json",
+        html_path=config.output / "report.html",
+        pairs=config.pairs,
+        requests=requests,
+        responses_429=limiter_section.responses_429 if limiter_section else 0,
+        bans=limiter_section.bans if limiter_section else 0,
+        counters=_counters_dict(counters),
+        plan_period=plan_period,
+        measured_period=counters.measured_period,
+    )
+
+
+def _counters_dict(counters: WorkloadCounters) -> dict[str, Any]:
+    data = asdict(counters)
+    data.pop("cycle_periods")
+    data.pop("order_waits")
+    data["measured_period"] = counters.measured_period
+    return data
+
+
+async def _run(
+    config: DemoConfig,
+    base_url: str,
+    optimizer: SystemPerformanceOptimizer,
+    console: Console,
+    sim: MaxSimulator | None,
+) -> tuple[WorkloadCounters, float, int]:
+    key, secret = _credentials(config)
+    trade = config.trade and not config.live and key is not None
+    async with MaxClient(
+        base_url=base_url, access_key=key, secret_key=secret, limiter=optimizer.limiter
+    ) as client:
+        optimizer.monitor.add_source("client", client)
+        try:
+            if config.markets:
+                markets = list(config.markets)
+            else:
+                listed = [m.id for m in await client.markets() if m.status == "active"]
+                if len(listed) < config.pairs:
+                    raise ConfigurationError(
+                        f"the exchange lists {len(listed)} active markets, fewer than "
+                        f"--pairs {config.pairs}"
+                    )
+                markets = listed[: config.pairs]
+            plan = optimizer.optimize_for_trading_pairs(
+                len(markets), refresh_period=config.refresh_period
+            )
+            dashboard = Dashboard(
+                optimizer,
+                client,
+                sim,
+                console=console,
+                duration=config.duration,
+                pairs=len(markets),
+                enabled=config.dashboard,
+            )
+            async with dashboard:
+                counters = await run_workload(
+                    client,
+                    optimizer,
+                    markets,
+                    duration=config.duration,
+                    trade=trade,
+                    seed=config.seed,
+                )
+            return counters, plan.refresh_period, client.statistics().requests
+        finally:
+            optimizer.monitor.remove_source("client")
+
+
+def _write_reports(
+    config: DemoConfig,
+    optimizer: SystemPerformanceOptimizer,
+    counters: WorkloadCounters,
+    sim: MaxSimulator | None,
+    console: Console,
+) -> OptimizationReport:
+    optimizer.note(
+        f"workload: {counters.cycles} pair cycles, {counters.ticker_calls} batched ticker "
+        f"calls, {counters.depth_calls} depth, {counters.kline_calls} k-line, "
+        f"{counters.indicators} indicator runs, {counters.orders} orders, "
+        f"{counters.cancels} cancels, {counters.errors} errors {counters.errors_by_type}"
+    )
+    period = counters.measured_period
+    if period is not None:
+        optimizer.note(f"measured refresh period (median per pair): {period:.3f}s")
+    if sim is not None:
+        stats = sim.stats()
+        optimizer.note(
+            f"simulator: {stats.requests} requests, {stats.rate_limited} answered 429, "
+            f"{stats.bans_started} bans, peak public per window "
+            f"{max(stats.peak_public.values(), default=0)}"
+        )
+    for note in config.extra_notes:
+        optimizer.note(note)
+    report = optimizer.get_optimization_report()
+    write_json(report, config.output / "report.json")
+    write_html(report, config.output / "report.html")
+    (config.output / "workload.json").write_text(
+        json.dumps(_counters_dict(counters), indent=2), encoding="utf-8"
+    )
+    if config.dashboard:
+        render_terminal(report, console=console)
+    console.print(f"[bold]report:[/bold] {config.output / 'report.html'}")
+    console.print(f"[bold]data:[/bold]   {config.output / 'report.json'}")
+    return report
+
+
+def shard_config(config: DemoConfig, index: int, markets: list[str], base_url: str) -> DemoConfig:
+    """The config of shard ``index`` of a sharded run (used by :mod:`.sharded`)."""
+    return replace(
+        config,
+        processes=1,
+        pairs=len(markets),
+        markets=tuple(markets),
+        base_url=base_url,
+        shard=index,
+        output=config.output / f"shard-{index}",
+        dashboard=False,
+        seed=config.seed + index,
+        expected_processes=config.processes,
+    )

@@ -1,0 +1,177 @@
+"""The demo: the workload end to end against the simulator, the dashboard, the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from aimax.demo import DemoConfig, indicators, run_demo, scaled_max_limiter
+from aimax.errors import ConfigurationError
+from aimax.report import OptimizationReport, read_json
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+
+def test_run_demo_end_to_end(tmp_path: Path) -> None:
+    out = io.StringIO()
+    result = run_demo(
+        DemoConfig(pairs=3, duration=3.0, refresh_period=0.5, scale=0.1, output=tmp_path),
+        console=Console(file=out, width=100),
+    )
+    assert result.responses_429 == 0
+    assert result.bans == 0
+    assert result.requests > 0
+    counters = result.counters
+    assert counters["depth_calls"] >= 3
+    assert counters["ticker_calls"] >= 1
+    assert counters["indicators"] >= 1
+    assert counters["errors"] == 0, counters["errors_by_type"]
+    report = read_json(result.json_path)
+    assert isinstance(report, OptimizationReport)
+    assert report.plan is not None
+    assert report.plan.figures["n_pairs"] == 3
+    assert report.limiter is not None
+    granted = {p.pool: p.granted for p in report.limiter.pools}
+    assert granted["rest_public"] == result.requests - granted["rest_private"]
+    assert any("workload:" in note for note in report.notes)
+    html = result.html_path.read_text(encoding="utf-8")
+    parser = _Tags()
+    parser.feed(html)
+    assert parser.tags.count("svg") >= 4
+    assert "http://" not in html.replace("http://www.w3.org", "")
+    assert str(result.html_path) in out.getvalue()
+
+
+def test_measured_period_matches_the_plan(tmp_path: Path) -> None:
+    result = run_demo(
+        DemoConfig(
+            pairs=2,
+            duration=3.0,
+            refresh_period=0.5,
+            scale=0.1,
+            output=tmp_path,
+            trade=False,
+            dashboard=False,
+        ),
+        console=Console(file=io.StringIO()),
+    )
+    assert result.measured_period is not None
+    # the loop sleeps to the next cycle start: the median period is the plan's
+    assert result.measured_period == pytest.approx(result.plan_period, rel=0.25)
+    assert result.counters["orders"] == 0
+
+
+def test_indicators_on_a_known_series() -> None:
+    rising = [float(x) for x in range(1, 40)]
+    values = indicators(rising)
+    assert values["rsi"] == 100.0
+    assert values["macd"] > 0
+    assert values["ema_fast"] > values["ema_slow"]
+
+
+def test_scaled_limiter_scales_windows_and_budgets() -> None:
+    limiter = scaled_max_limiter(0.1)
+    try:
+        public = limiter.pools["rest_public"]
+        assert (public.limit, public.window) == (120, 6.0)
+    finally:
+        limiter.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"pairs": 0}, "pairs"),
+        ({"duration": -1}, "duration"),
+        ({"pairs": 2, "processes": 3}, "processes"),
+        ({"live": True, "processes": 2, "pairs": 4}, "live"),
+    ],
+)
+def test_bad_config_is_named(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        DemoConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def _aimax(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "100"}
+    return subprocess.run(
+        [sys.executable, "-m", "aimax", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_cli_demo_runs_in_a_subprocess(tmp_path: Path) -> None:
+    out = _aimax(
+        "demo",
+        "--pairs",
+        "2",
+        "--duration",
+        "3",
+        "--period",
+        "0.5",
+        "--scale",
+        "0.1",
+        "--no-dashboard",
+        "--output",
+        "r",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "0 answered 429" in out.stdout
+    assert (tmp_path / "r" / "report.html").is_file()
+    data = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert data["plan"]["figures"]["n_pairs"] == 2
+
+
+def test_cli_demo_rejects_more_processes_than_pairs(tmp_path: Path) -> None:
+    out = _aimax("demo", "--pairs", "1", "--processes", "2", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "processes (2) cannot exceed pairs (1)" in out.stderr
+
+
+@pytest.mark.slow
+def test_cli_demo_sharded_over_processes_shares_one_budget(tmp_path: Path) -> None:
+    out = _aimax(
+        "demo",
+        "--pairs",
+        "4",
+        "--processes",
+        "2",
+        "--duration",
+        "4",
+        "--period",
+        "0.5",
+        "--scale",
+        "0.1",
+        "--output",
+        "r",
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["exchange_429"] == 0
+    assert summary["peak_public_in_window"] <= summary["public_limit"]
+    assert len(summary["shards"]) == 2
+    for shard in (0, 1):
+        assert (tmp_path / "r" / f"shard-{shard}" / "report.html").is_file()
