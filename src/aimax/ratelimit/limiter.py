@@ -459,31 +459,36 @@ class APIRateLimiter:
         with self._lock:
             now = self._clock()
             if not self._slow:
-                one = plan.one
-                if one is not None:  # one pool: the common case, kept flat
-                    log, units, cap, window = one
-                    entries = log.entries
-                    if entries and entries[0][0] <= now:
-                        log.expire(now)
-                    if log.used + units <= cap:
-                        entries.append((now + window, units))
-                        log.used += units
-                        plan.grants += 1
-                        return _new_grant(Grant, (plan.kind, plan.cost, plan.pair, now, 0.0))
-                else:
-                    for log, units, cap, _ in plan.items:
-                        entries = log.entries
-                        if entries and entries[0][0] <= now:
-                            log.expire(now)
-                        if log.used + units > cap:
-                            break
-                    else:
-                        for log, units, _, window in plan.items:
-                            log.entries.append((now + window, units))
-                            log.used += units
-                        plan.grants += 1
-                        return _new_grant(Grant, (plan.kind, plan.cost, plan.pair, now, 0.0))
+                grant = self._grant_now_locked(plan, now)
+                if grant is not None:
+                    return grant
             return self._acquire_locked(plan, now, self._deadline(timeout, now), blocking=True)
+
+    def _grant_now_locked(self, plan: Plan, now: float) -> Grant | None:
+        """The fast path (lock held, nobody waiting): grant ``plan`` now if every pool
+        has room, else None. One pool, the common case, is kept flat."""
+        one = plan.one
+        if one is not None:
+            log, units, cap, window = one
+            entries = log.entries
+            if entries and entries[0][0] <= now:
+                log.expire(now)
+            if log.used + units > cap:
+                return None
+            entries.append((now + window, units))
+            log.used += units
+        else:
+            for log, units, cap, _ in plan.items:
+                entries = log.entries
+                if entries and entries[0][0] <= now:
+                    log.expire(now)
+                if log.used + units > cap:
+                    return None
+            for log, units, _, window in plan.items:
+                log.entries.append((now + window, units))
+                log.used += units
+        plan.grants += 1
+        return _new_grant(Grant, (plan.kind, plan.cost, plan.pair, now, 0.0))
 
     def try_acquire(
         self, kind: str | RequestKind, *, cost: int | None = None, pair: str | None = None
@@ -704,30 +709,9 @@ class APIRateLimiter:
         with self._lock:
             now = self._clock()
             if not self._slow:
-                one = plan.one
-                if one is not None:  # one pool: the common case, kept flat
-                    log, units, cap, window = one
-                    entries = log.entries
-                    if entries and entries[0][0] <= now:
-                        log.expire(now)
-                    if log.used + units <= cap:
-                        entries.append((now + window, units))
-                        log.used += units
-                        plan.grants += 1
-                        return _new_grant(Grant, (plan.kind, plan.cost, plan.pair, now, 0.0))
-                else:
-                    for log, units, cap, _ in plan.items:
-                        entries = log.entries
-                        if entries and entries[0][0] <= now:
-                            log.expire(now)
-                        if log.used + units > cap:
-                            break
-                    else:
-                        for log, units, _, window in plan.items:
-                            log.entries.append((now + window, units))
-                            log.used += units
-                        plan.grants += 1
-                        return _new_grant(Grant, (plan.kind, plan.cost, plan.pair, now, 0.0))
+                grant = self._grant_now_locked(plan, now)
+                if grant is not None:
+                    return grant
             if self._closed:
                 raise LimiterClosed("the rate limiter is closed")
             deadline = self._deadline(timeout, now)
