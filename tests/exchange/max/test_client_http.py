@@ -472,3 +472,34 @@ async def test_default_limiter_is_the_max_profile_and_closed_with_the_client(
         c.limiter.try_acquire("market_data")
     with pytest.raises(errors.ConfigurationError, match="closed"):
         await c.ticker("btctwd")
+
+
+async def test_admission_wait_is_measured_per_kind(fake_max: Any) -> None:
+    """The time spent waiting for rate limiting (guard + limiter) before sending is
+    reported per kind: with 2 per 0.3 s, the third request waits for the window."""
+    from aimax.ratelimit import APIRateLimiter, RateLimit
+    from aimax.ratelimit.max_profile import max_kinds
+
+    f = fake_max
+    f.route("GET", "/api/v3/ticker", {"market": "btctwd", "last": "1"})
+    limiter = APIRateLimiter(
+        [
+            RateLimit(name="rest_public", limit=2, window=0.3),
+            RateLimit(name="rest_private", limit=2, window=0.3),
+            RateLimit(name="ws_message_second", limit=20, window=1.0),
+            RateLimit(name="ws_message_minute", limit=200, window=60.0),
+            RateLimit(name="ws_connect_hour", limit=600, window=3600.0),
+            RateLimit(name="ws_connect_day", limit=1440, window=86400.0),
+        ],
+        max_kinds(),
+    )
+    try:
+        async with _client(f, limiter) as c:
+            for _ in range(3):
+                await c.ticker("btctwd")
+            stats = c.statistics()
+    finally:
+        limiter.close()
+    assert set(stats.admission_wait_p99) == {"market_data"}
+    # the third request cannot pass before the first leaves the 0.3 s window
+    assert stats.admission_wait_p99["market_data"] >= 0.1

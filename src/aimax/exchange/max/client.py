@@ -23,7 +23,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from types import TracebackType
@@ -124,6 +124,9 @@ class ClientStatistics:
     in_flight: int
     latency_p50: float | None
     latency_p95: float | None
+    admission_wait_p99: Mapping[str, float] = field(default_factory=dict)
+    """p99 by request kind of the time a request waited for rate limiting (the
+    completion guard plus the limiter) before it was sent, over recent requests."""
 
 
 class _Stats:
@@ -144,6 +147,11 @@ class _Stats:
         self.in_flight = 0
         self.latency: dict[str, deque[float]] = {}
         self.all_latency: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
+        self.admission: dict[str, deque[float]] = {}
+
+    def admitted(self, kind: str, seconds: float) -> None:
+        with self.lock:
+            self.admission.setdefault(kind, deque(maxlen=_LATENCY_SAMPLES)).append(seconds)
 
     def answered(self, kind: str, status: int | str, seconds: float) -> None:
         with self.lock:
@@ -613,10 +621,12 @@ class MaxClient:
     async def _send(self, call: Call[Any], kind: str) -> Any:
         """Guard, limiter, HTTP; then feedback and error mapping."""
         guard = self._guard
+        asked = self._clock()
         units = await guard.enter(kind) if guard is not None else None
         sent = False
         try:
             await self._limiter.acquire_async(kind, pair=call.market, timeout=self._acquire_timeout)
+            self._stats.admitted(kind, self._clock() - asked)
             sent = True
             response = await self._http_send(call, kind)
         finally:
@@ -717,6 +727,11 @@ class MaxClient:
                 in_flight=s.in_flight,
                 latency_p50=_quantile(latencies, 0.5) if latencies else None,
                 latency_p95=_quantile(latencies, 0.95) if latencies else None,
+                admission_wait_p99={
+                    kind: _quantile(list(waits), 0.99)
+                    for kind, waits in s.admission.items()
+                    if waits
+                },
             )
 
     def metric_samples(self) -> list[MetricSample]:
