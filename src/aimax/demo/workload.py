@@ -24,7 +24,7 @@ import random
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import TypeVar
 
 from aimax.errors import AimaxError, ExchangeBanned, ExchangeError, RateLimited
@@ -130,6 +130,7 @@ class _Bot:
         )
         self.prices: dict[str, Decimal] = {}
         self.min_volume: dict[str, Decimal] = {}
+        self.price_tick: dict[str, Decimal] = {}
 
     async def _guard(self, what: str, call: Awaitable[T]) -> T | None:
         try:
@@ -194,7 +195,10 @@ class _Bot:
         volume = self.min_volume.get(market)
         if volume is None:
             return None
-        price = (self.prices[market] * Decimal("0.9")).quantize(Decimal("0.01"))
+        tick = self.price_tick.get(market, Decimal("0.01"))
+        price = (self.prices[market] * Decimal("0.9")).quantize(tick, rounding=ROUND_DOWN)
+        if price <= 0:  # a price below one tick of the market: nothing sensible to bid
+            return None
         t0 = time.monotonic()
         order = await self._guard(
             "order", self.client.create_order(market, "buy", volume, price, ord_type="limit")
@@ -237,6 +241,9 @@ async def run_workload(
             m: known[m].min_base_amount * 2
             for m in markets
             if m in known and known[m].min_base_amount
+        }
+        bot.price_tick = {
+            m: Decimal(1).scaleb(-known[m].quote_unit_precision) for m in markets if m in known
         }
     deadline = time.monotonic() + duration
     period = optimizer.refresh_period
