@@ -513,7 +513,15 @@ class SystemPerformanceOptimizer:
                 continue
             raw = history.points(key)
             first_raw = raw[0][0] if raw else math.inf
-            older = [(b.start, b.mean) for b in history.buckets(key) if b.start < first_raw]
+            # long runs: 1-minute buckets for what the raw ring no longer holds; only
+            # buckets that ended before it (they are minute-aligned, so one may start
+            # before the run), each at its midpoint
+            span = history.config.bucket_seconds
+            older = [
+                (b.start + span / 2, b.mean)
+                for b in history.buckets(key)
+                if b.start + span <= first_raw
+            ]
             points = [(t + offset, v) for t, v in older + raw if math.isfinite(v)]
             out.append(TimeSeries(name=name, labels=labels, points=points))
         return out

@@ -175,3 +175,25 @@ def test_cli_demo_sharded_over_processes_shares_one_budget(tmp_path: Path) -> No
     assert len(summary["shards"]) == 2
     for shard in (0, 1):
         assert (tmp_path / "r" / f"shard-{shard}" / "report.html").is_file()
+
+
+def test_book_features_pick_the_best_levels_whatever_the_order() -> None:
+    from decimal import Decimal
+
+    from aimax.demo import book_features
+    from aimax.exchange.max import OrderBook, PriceLevel
+
+    def level(price: str, volume: str) -> PriceLevel:
+        return PriceLevel(price=Decimal(price), volume=Decimal(volume))
+
+    book = OrderBook(
+        market="btctwd",
+        last_update_id=None,
+        asks=(level("103", "1"), level("101", "3")),  # high to low, as MAX may list them
+        bids=(level("99", "1"), level("100", "1")),
+        timestamp=None,
+    )
+    features = book_features(book)
+    assert features["mid"] == 100.5
+    assert features["spread_bp"] == pytest.approx(1 / 100.5 * 1e4)
+    assert features["imbalance"] == pytest.approx((1 - 3) / 4)

@@ -8,12 +8,13 @@ dashboard and HTML/JSON reports.
 """
 
 from aimax.demo.runner import DemoConfig, DemoResult, run_demo, scaled_max_limiter
-from aimax.demo.workload import WorkloadCounters, indicators, run_workload
+from aimax.demo.workload import WorkloadCounters, book_features, indicators, run_workload
 
 __all__ = [
     "DemoConfig",
     "DemoResult",
     "WorkloadCounters",
+    "book_features",
     "indicators",
     "run_demo",
     "run_workload",

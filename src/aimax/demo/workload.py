@@ -28,11 +28,11 @@ from decimal import ROUND_DOWN, Decimal
 from typing import TypeVar
 
 from aimax.errors import AimaxError, ExchangeBanned, ExchangeError, RateLimited
-from aimax.exchange.max import KLine, MaxClient
+from aimax.exchange.max import KLine, MaxClient, OrderBook
 from aimax.memory import BoundedLRUCache
 from aimax.optimizer import SystemPerformanceOptimizer
 
-__all__ = ["WorkloadCounters", "indicators", "run_workload"]
+__all__ = ["WorkloadCounters", "book_features", "indicators", "run_workload"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,22 @@ def indicators(closes: Sequence[float]) -> dict[str, float]:
             losses -= change
     rsi = 100.0 if losses == 0 else 100 - 100 / (1 + gains / losses)
     return {"ema_fast": fast, "ema_slow": slow, "macd": fast - slow, "rsi": rsi}
+
+
+def book_features(book: OrderBook) -> dict[str, float]:
+    """Mid price, spread (in bp) and top-of-book imbalance of an order book."""
+    if not book.bids or not book.asks:
+        return {"mid": math.nan, "spread_bp": math.nan, "imbalance": math.nan}
+    # best levels by price, whatever order the exchange lists them in
+    bid = max(book.bids, key=lambda level: level.price)
+    ask = min(book.asks, key=lambda level: level.price)
+    mid = (float(bid.price) + float(ask.price)) / 2
+    volume = float(bid.volume) + float(ask.volume)
+    return {
+        "mid": mid,
+        "spread_bp": (float(ask.price) - float(bid.price)) / mid * 1e4 if mid else math.nan,
+        "imbalance": (float(bid.volume) - float(ask.volume)) / volume if volume else 0.0,
+    }
 
 
 class _Bot:
@@ -169,6 +185,7 @@ class _Bot:
             self.counters.depth_calls += 1
             if book is not None:
                 self.books[market] = book
+                await self.optimizer.pools.run("market_data", book_features, book)
             if cycle % self.klines_every == 0:
                 candles = await self._guard("k", self.client.k(market, period=1, limit=60))
                 self.counters.kline_calls += 1
