@@ -55,3 +55,14 @@ def test_empty_histogram_and_merge() -> None:
     h.merge_into(a, b)
     assert sum(a) == 4
     assert abs(h.percentile(a, 1.0) - 5000) <= 5000 / 32
+
+
+@given(st.lists(st.integers(1, 10**10), min_size=1, max_size=300))
+def test_percentiles_at_once_equal_one_at_a_time(samples: list[int]) -> None:
+    from aimax.pools import _histogram
+
+    hist = _histogram.new_histogram()
+    for ns in samples:
+        hist[_histogram.bucket(ns)] += 1
+    qs = (0.5, 0.95, 0.99)
+    assert _histogram.percentiles(hist, qs) == [_histogram.percentile(hist, q) for q in qs]

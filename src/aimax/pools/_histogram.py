@@ -14,9 +14,20 @@ hot path, see ``pool.py``); percentiles are computed only when asked.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
+from itertools import accumulate
+from operator import add
 
-__all__ = ["SIZE", "bucket", "bucket_value", "merge_into", "new_histogram", "percentile"]
+__all__ = [
+    "SIZE",
+    "bucket",
+    "bucket_value",
+    "merge_into",
+    "new_histogram",
+    "percentile",
+    "percentiles",
+]
 
 SUB_BITS = 4
 SUB = 1 << SUB_BITS  # 16 sub-buckets per octave
@@ -52,22 +63,21 @@ def bucket_value(index: int) -> float:
 
 
 def merge_into(target: list[int], source: Sequence[int]) -> None:
-    """Add ``source``'s counts to ``target`` in place."""
-    for i, count in enumerate(source):
-        if count:
-            target[i] += count
+    """Add ``source``'s counts to ``target`` in place (the loop runs in C: the monitor
+    merges every worker's histograms on each sample)."""
+    target[:] = map(add, target, source)
 
 
 def percentile(hist: Sequence[int], q: float) -> float:
     """The ``q``-quantile (0 < q <= 1) in ns, or NaN for an empty histogram."""
-    total = sum(hist)
+    return percentiles(hist, (q,))[0]
+
+
+def percentiles(hist: Sequence[int], qs: Sequence[float]) -> list[float]:
+    """Several quantiles at once (one pass to accumulate, in C; a bisection each)."""
+    cumulative = list(accumulate(hist))
+    total = cumulative[-1] if cumulative else 0
     if total == 0:
-        return float("nan")
-    rank = max(1, -int(-q * total // 1))  # ceil(q * total), at least the first sample
-    seen = 0
-    for i, count in enumerate(hist):
-        if count:
-            seen += count
-            if seen >= rank:
-                return bucket_value(i)
-    return bucket_value(len(hist) - 1)  # pragma: no cover - rank <= total always stops above
+        return [float("nan")] * len(qs)
+    # rank: ceil(q * total), at least the first sample
+    return [bucket_value(bisect_left(cumulative, max(1, -int(-q * total // 1)))) for q in qs]

@@ -837,12 +837,9 @@ def _summary(hist: list[int], total_ns: int) -> LatencySummary:
     count = sum(hist)
     if count == 0:
         return LatencySummary.empty()
+    p50, p95, p99 = _histogram.percentiles(hist, (0.50, 0.95, 0.99))
     return LatencySummary(
-        count=count,
-        mean=total_ns / count / 1e9,
-        p50=_histogram.percentile(hist, 0.50) / 1e9,
-        p95=_histogram.percentile(hist, 0.95) / 1e9,
-        p99=_histogram.percentile(hist, 0.99) / 1e9,
+        count=count, mean=total_ns / count / 1e9, p50=p50 / 1e9, p95=p95 / 1e9, p99=p99 / 1e9
     )
 
 
