@@ -230,3 +230,15 @@ def test_process_wide_instance(monkeypatch: pytest.MonkeyPatch) -> None:
         assert second is not first
     finally:
         second.close()
+
+
+def test_plan_latency_is_not_guessed_from_pool_run_times() -> None:
+    # CPU work in the market_data pool (microseconds) says nothing about REST latency;
+    # re-planning after it must still size pools from the configured latency
+    with SystemPerformanceOptimizer(OptimizerConfig(latency=0.5)) as opt:
+        first = opt.optimize_for_trading_pairs(50, refresh_period=5.0)
+        for _ in range(50):
+            opt.pools.submit_task("market_data", sum, [1, 2]).result(timeout=10)
+        again = opt.optimize_for_trading_pairs(50, refresh_period=5.0)
+    assert again.pool_sizes == first.pool_sizes
+    assert "0.500s" in again.reasons["market_data"]

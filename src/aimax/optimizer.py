@@ -351,11 +351,12 @@ class SystemPerformanceOptimizer:
 
         Returns the frozen :class:`~aimax.planning.TradingPlan`; its ``warnings`` say
         when ``n`` pairs cannot be served at the wanted period (and the largest n
-        that can). Observed request latency (the ``io``/``market_data`` pools' run
-        time p50) replaces the configured one once there is data.
+        that can). ``latency`` is the REST round trip for Little's law (default: the
+        config's); the optimizer does not see requests, so pass the client's measured
+        latency (``MaxClient.statistics().latency_p50``) when re-planning.
         """
         cfg = self.config
-        rtt = latency if latency is not None else self._observed_latency()
+        rtt = latency if latency is not None else cfg.latency
         plan = plan_for_pairs(
             n,
             refresh_period=refresh_period if refresh_period is not None else cfg.refresh_period,
@@ -394,17 +395,6 @@ class SystemPerformanceOptimizer:
             logger.warning("%s", warning)
             self._report.add_note(warning)
         return plan
-
-    def _observed_latency(self) -> float:
-        stats = self.pools.get_pool_stats()
-        runs = [
-            s.run_time.p50
-            for s in stats.values()
-            if s.run_time.count and s.name in {"io", "market_data"}
-        ]
-        if runs and all(math.isfinite(r) and r > 0 for r in runs):
-            return max(runs)
-        return _seconds(self.config.latency)
 
     @property
     def plan(self) -> TradingPlan | None:
