@@ -37,14 +37,18 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from aimax.demo.runner import DEMO_ACCESS_KEY, DEMO_BALANCES, DEMO_SECRET_KEY
+from aimax.demo.runner import (
+    DEMO_ACCESS_KEY,
+    DEMO_BALANCES,
+    DEMO_SECRET_KEY,
+    scaled_max_limiter,
+)
 from aimax.demo.workload import run_workload
 from aimax.exchange.max import MaxClient
 from aimax.exchange.simulator import MaxSimulator, SimulatorConfig
 from aimax.optimizer import OptimizerConfig, SystemPerformanceOptimizer
 from aimax.planning import PairWorkload
-from aimax.ratelimit import APIRateLimiter, RateLimit
-from aimax.ratelimit.max_profile import MAX_POOLS, max_kinds
+from aimax.ratelimit import APIRateLimiter
 
 RESULTS = Path(__file__).parent / "results"
 WANTED_PERIOD = 1.0  # seconds (scaled time): more than the budget can serve at 50+ pairs
@@ -118,13 +122,7 @@ def _ip_requests(by_endpoint: Mapping[str, int], strict: bool) -> int:
 
 
 def _limiter(scale: float, strict: bool) -> APIRateLimiter:
-    limits = [
-        RateLimit(name=n, limit=max(1, round(limit * scale)), window=w * scale, headroom=0.95)
-        for n, limit, w in MAX_POOLS
-    ]
-    return APIRateLimiter(
-        limits, max_kinds(private_counts_against_ip=strict), default_ban=60.0 * scale
-    )
+    return scaled_max_limiter(scale, private_counts_against_ip=strict)
 
 
 async def ours(

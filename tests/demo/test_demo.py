@@ -89,6 +89,20 @@ def test_scaled_limiter_scales_windows_and_budgets() -> None:
     try:
         public = limiter.pools["rest_public"]
         assert (public.limit, public.window) == (120, 6.0)
+        assert limiter.kinds["order"].charges == {"rest_private": 1}
+    finally:
+        limiter.close()
+
+
+def test_scaled_limiter_strict_charges_private_calls_to_the_ip_and_takes_a_backend() -> None:
+    from aimax.ratelimit import MemoryBackend
+
+    backend = MemoryBackend()
+    limiter = scaled_max_limiter(0.1, private_counts_against_ip=True, backend=backend)
+    try:
+        assert limiter.kinds["order"].charges == {"rest_private": 1, "rest_public": 1}
+        limiter.acquire("order")
+        assert backend.usage()["rest_public"] == 1
     finally:
         limiter.close()
 

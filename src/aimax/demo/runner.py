@@ -27,7 +27,7 @@ from aimax.errors import ConfigurationError
 from aimax.exchange.max import DEFAULT_BASE_URL, MaxClient
 from aimax.exchange.simulator import MaxSimulator, SimulatorConfig
 from aimax.optimizer import OptimizerConfig, SystemPerformanceOptimizer
-from aimax.ratelimit import APIRateLimiter, RateLimit
+from aimax.ratelimit import APIRateLimiter, LimiterBackend, RateLimit
 from aimax.ratelimit.max_profile import MAX_POOLS, max_kinds
 from aimax.report import OptimizationReport, render_terminal, write_html, write_json
 
@@ -106,7 +106,13 @@ class DemoResult:
 
 
 def scaled_max_limiter(
-    scale: float, *, share: float = 1.0, headroom: float = 0.95, warm_start: float = 0.0
+    scale: float,
+    *,
+    share: float = 1.0,
+    headroom: float = 0.95,
+    warm_start: float = 0.0,
+    private_counts_against_ip: bool = False,
+    backend: LimiterBackend | None = None,
 ) -> APIRateLimiter:
     """The MAX profile with every window and budget multiplied by ``scale``."""
     limits = [
@@ -118,7 +124,13 @@ def scaled_max_limiter(
         )
         for name, limit, window in MAX_POOLS
     ]
-    return APIRateLimiter(limits, max_kinds(), warm_start=warm_start, default_ban=60.0 * scale)
+    return APIRateLimiter(
+        limits,
+        max_kinds(private_counts_against_ip=private_counts_against_ip),
+        warm_start=warm_start,
+        default_ban=60.0 * scale,
+        backend=backend,
+    )
 
 
 @contextlib.contextmanager
@@ -153,7 +165,7 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
     console = console or Console()
     config.output.mkdir(parents=True, exist_ok=True)
     with _exchange(config) as (base_url, sim):
-        limiter = scaled_max_limiter(config.scale, warm_start=config.warm_start)
+        backend = None
         if config.redis_url is not None:
             from aimax.ratelimit.redis_backend import RedisBackend
 
@@ -162,14 +174,7 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
                 prefix="aimax-demo",
                 expected_processes=config.expected_processes,
             )
-            limiter.close()
-            limiter = APIRateLimiter(
-                list(limiter.pools.values()),
-                max_kinds(),
-                backend=backend,
-                warm_start=config.warm_start,
-                default_ban=60.0 * config.scale,
-            )
+        limiter = scaled_max_limiter(config.scale, warm_start=config.warm_start, backend=backend)
         optimizer = SystemPerformanceOptimizer(
             OptimizerConfig(
                 monitor_interval=min(1.0, max(0.1, config.duration / 60)),
