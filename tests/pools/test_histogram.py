@@ -53,7 +53,7 @@ def test_empty_histogram_and_merge() -> None:
     b = h.new_histogram()
     b[h.bucket(5000)] += 2
     h.merge_into(a, b)
-    assert sum(a) == 4
+    assert sum(a.values()) == 4
     assert abs(h.percentile(a, 1.0) - 5000) <= 5000 / 32
 
 
@@ -66,3 +66,46 @@ def test_percentiles_at_once_equal_one_at_a_time(samples: list[int]) -> None:
         hist[_histogram.bucket(ns)] += 1
     qs = (0.5, 0.95, 0.99)
     assert _histogram.percentiles(hist, qs) == [_histogram.percentile(hist, q) for q in qs]
+
+
+@given(st.lists(st.tuples(st.integers(-5, 2**50), st.integers(-5, 2**50)), max_size=200))
+def test_drain_moves_every_packed_pair_into_both_histograms(pairs: list[tuple[int, int]]) -> None:
+    pending = [h.pack(wait, run) for wait, run in pairs]
+    wait_hist, run_hist = h.new_histogram(), h.new_histogram()
+    assert h.drain(pending, wait_hist, run_hist) == len(pairs)
+    assert pending == []
+    expected_wait, expected_run = h.new_histogram(), h.new_histogram()
+    for wait, run in pairs:
+        expected_wait[h.bucket(wait)] += 1
+        expected_run[h.bucket(run)] += 1
+    assert wait_hist == expected_wait
+    assert run_hist == expected_run
+
+
+def test_drain_while_the_owner_appends_loses_and_repeats_nothing() -> None:
+    import threading
+
+    pending: list[int] = []
+    wait_hist, run_hist = h.new_histogram(), h.new_histogram()
+    total = 200_000
+    done = threading.Event()
+
+    def owner() -> None:
+        for i in range(total):
+            pending.append(h.pack(i % 5000, 7))
+        done.set()
+
+    thread = threading.Thread(target=owner)
+    thread.start()
+    drained = 0
+    while not done.is_set():
+        drained += h.drain(pending, wait_hist, run_hist)
+    thread.join()
+    drained += h.drain(pending, wait_hist, run_hist)
+    assert drained == total
+    assert sum(wait_hist.values()) == total
+    assert run_hist == {h.bucket(7): total}
+    expected = h.new_histogram()
+    for i in range(5000):
+        expected[h.bucket(i)] += total // 5000
+    assert wait_hist == expected

@@ -453,3 +453,54 @@ def test_statistics_percentiles_are_ordered_and_bracket_the_mean() -> None:
         assert 0 <= summary.p50 <= summary.p95 <= summary.p99
         assert summary.mean >= 0
     assert "run p95" in str(s)
+
+
+@pytest.mark.parametrize(
+    ("wait_ns", "run_ns"),
+    [(0, 0), (7, 31), (32, 33), (1_500, 2_000_000), (3 * 2**40, 5), (2**49, 2**60)],
+)
+def test_worker_records_the_buckets_of_both_durations(
+    monkeypatch: pytest.MonkeyPatch, wait_ns: int, run_ns: int
+) -> None:
+    # a scripted nanosecond clock: submit, start, end, then constant
+    from aimax.pools import _histogram
+    from aimax.pools import pool as pool_module
+
+    stamps = iter([1_000, 1_000 + wait_ns, 1_000 + wait_ns + run_ns])
+    last = [1_000 + wait_ns + run_ns]
+
+    def fake_ns() -> int:
+        for value in stamps:
+            last[0] = value
+            return value
+        return last[0]
+
+    monkeypatch.setattr(pool_module, "_now_ns", fake_ns)
+    with ResizablePool("scripted", PoolConfig(max_size=1)) as pool:
+        pool.submit(int).result()
+        s = pool.statistics()
+    expected_wait = _histogram.bucket_value(_histogram.bucket(wait_ns)) / 1e9
+    expected_run = _histogram.bucket_value(_histogram.bucket(run_ns)) / 1e9
+    assert s.queue_wait.count == s.run_time.count == 1
+    assert s.queue_wait.p50 == s.queue_wait.p99 == expected_wait
+    assert s.run_time.p50 == s.run_time.p99 == expected_run
+    assert s.queue_wait.mean == wait_ns / 1e9
+    assert s.run_time.mean == run_ns / 1e9
+
+
+def test_statistics_count_every_task_across_folds_and_retirements() -> None:
+    # more tasks than a worker keeps unfolded, spread over workers that then retire
+    pool = ResizablePool("folds", PoolConfig(min_size=0, max_size=4, keep_alive=0.05))
+    futures = [pool.submit(int) for _ in range(3000)]
+    wait_all(futures)
+    first = pool.statistics()
+    assert first.completed == 3000
+    assert first.queue_wait.count == first.run_time.count == 3000
+    pool.resize(1)
+    futures = [pool.submit(int) for _ in range(10)]
+    wait_all(futures)
+    pool.shutdown()
+    s = pool.statistics()
+    assert s.completed == 3010
+    assert s.queue_wait.count == s.run_time.count == 3010
+    assert s.run_time.p50 <= s.run_time.p95 <= s.run_time.p99

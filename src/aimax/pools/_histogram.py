@@ -1,9 +1,15 @@
-"""A fixed-bucket log-linear histogram of nanosecond durations (HdrHistogram-like).
+"""A sparse log-linear histogram of nanosecond durations (HdrHistogram-like).
 
 Each power of two is split into 16 linear sub-buckets, so a bucket is at most ~6 %
 wide (relative error of a reported percentile at most ~3 % with mid-bucket values).
-Recording is a few integer operations on a plain list (done inline on the workers'
-hot path, see ``pool.py``); percentiles are computed only when asked.
+A histogram is a :class:`collections.Counter` of bucket indices: only the buckets
+that were hit exist, so merging and reading percentiles cost what the data holds
+(a few dozen buckets), not the ~800 possible ones.
+
+Workers do not touch a shared histogram: each appends one packed int per task (the
+wait bucket and the run bucket, see :func:`pack`) to a list it owns, and whoever
+holds the pool's lock moves those lists into the pool's two histograms with
+:func:`drain`, counting in C.
 
     >>> h = new_histogram()
     >>> for ns in (1_000, 2_000, 3_000, 4_000):
@@ -15,16 +21,20 @@ hot path, see ``pool.py``); percentiles are computed only when asked.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
-from itertools import accumulate
-from operator import add
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from itertools import accumulate, repeat
+from operator import and_, itemgetter, rshift
 
 __all__ = [
+    "PACK_BITS",
     "SIZE",
     "bucket",
     "bucket_value",
+    "drain",
     "merge_into",
     "new_histogram",
+    "pack",
     "percentile",
     "percentiles",
 ]
@@ -34,11 +44,16 @@ SUB = 1 << SUB_BITS  # 16 sub-buckets per octave
 _SMALL = SUB * 2  # durations below 32 ns get one bucket each
 MAX_BITS = 48  # ~78 hours; longer durations share the last bucket
 SIZE = (MAX_BITS << SUB_BITS) + SUB
+PACK_BITS = 10  # SIZE <= 1 << PACK_BITS: a (wait, run) pair of buckets packs into one int
+_MASK = (1 << PACK_BITS) - 1
+assert SIZE <= 1 << PACK_BITS
+
+_second = itemgetter(1)
 
 
-def new_histogram() -> list[int]:
-    """An empty histogram."""
-    return [0] * SIZE
+def new_histogram() -> Counter[int]:
+    """An empty histogram (bucket index -> count)."""
+    return Counter()
 
 
 def bucket(ns: int) -> int:
@@ -49,6 +64,11 @@ def bucket(ns: int) -> int:
     if bits > MAX_BITS:
         return SIZE - 1
     return (bits << SUB_BITS) | ((ns >> (bits - SUB_BITS - 1)) & (SUB - 1))
+
+
+def pack(wait_ns: int, run_ns: int) -> int:
+    """One task's two durations as one int (the pool's workers inline this)."""
+    return (bucket(wait_ns) << PACK_BITS) | bucket(run_ns)
 
 
 def bucket_value(index: int) -> float:
@@ -62,22 +82,45 @@ def bucket_value(index: int) -> float:
     return low + ((1 << shift) - 1) / 2.0
 
 
-def merge_into(target: list[int], source: Sequence[int]) -> None:
-    """Add ``source``'s counts to ``target`` in place (the loop runs in C: the monitor
-    merges every worker's histograms on each sample)."""
-    target[:] = map(add, target, source)
+def drain(pending: list[int], wait: Counter[int], run: Counter[int]) -> int:
+    """Move the packed pairs in ``pending`` into ``wait`` and ``run``; returns how many.
+
+    Safe while ``pending``'s owner appends to it: the slice and the deletion are each
+    atomic and the owner only appends at the end, so an entry is either moved now or
+    left for the next drain, never lost or counted twice. Two drains of one list must
+    not run at once (the pool drains under its lock).
+    """
+    n = len(pending)
+    if n == 0:
+        return 0
+    batch = pending[:n]
+    del pending[:n]
+    # Counter.update of an iterable counts in C; map/rshift/and_ run in C too
+    wait.update(map(rshift, batch, repeat(PACK_BITS, n)))
+    run.update(map(and_, batch, repeat(_MASK, n)))
+    return n
 
 
-def percentile(hist: Sequence[int], q: float) -> float:
+def merge_into(target: Counter[int], source: Mapping[int, int]) -> None:
+    """Add ``source``'s counts to ``target`` in place."""
+    target.update(source)
+
+
+def percentile(hist: Mapping[int, int], q: float) -> float:
     """The ``q``-quantile (0 < q <= 1) in ns, or NaN for an empty histogram."""
     return percentiles(hist, (q,))[0]
 
 
-def percentiles(hist: Sequence[int], qs: Sequence[float]) -> list[float]:
-    """Several quantiles at once (one pass to accumulate, in C; a bisection each)."""
-    cumulative = list(accumulate(hist))
+def percentiles(hist: Mapping[int, int], qs: Sequence[float]) -> list[float]:
+    """Several quantiles at once: one sort of the buckets hit, a bisection each."""
+    items = sorted(hist.items())
+    cumulative = list(accumulate(map(_second, items)))
     total = cumulative[-1] if cumulative else 0
-    if total == 0:
+    if total <= 0:
         return [float("nan")] * len(qs)
+    # a bucket with a zero count never ends the bisection: its cumulative equals the
+    # one before it, which then reaches the rank first
     # rank: ceil(q * total), at least the first sample
-    return [bucket_value(bisect_left(cumulative, max(1, -int(-q * total // 1)))) for q in qs]
+    return [
+        bucket_value(items[bisect_left(cumulative, max(1, -int(-q * total // 1)))][0]) for q in qs
+    ]

@@ -216,6 +216,13 @@ class ThreadPoolManager:
             samples.extend(_samples(stats))
         return samples
 
+    def metric_values(self) -> dict[str, float]:
+        """The figures of :meth:`metric_samples` by series key, without sample objects."""
+        out: dict[str, float] = {}
+        for pool in list(self._pools.values()):
+            out.update(pool.metric_values())
+        return out
+
     # ----------------------------------------------------------------- autoscaling
 
     def report_loss(self, pool: str, reason: str = "loss") -> None:

@@ -12,9 +12,12 @@ the pool when one is cancelled), so ``result()``, ``add_done_callback``,
     1024
 
 The hot path is kept as lean as the standard executor's: a submit is one lock, one
-tuple and one put on a C ``SimpleQueue``; a worker keeps its own counters and
-histograms (written by it alone, merged only when statistics are asked for) and
-touches the shared lock only when it goes idle or retires.
+tuple and one put on a C ``SimpleQueue``; a worker keeps its own counters and a list
+of packed latency buckets (written by it alone), and touches the shared lock only
+when it goes idle, retires, or every few hundred tasks to fold that list into the
+pool's histograms. Reading statistics folds what is left (counted in C) and reuses
+the percentiles while nothing new finished, so a monitor polling every second pays
+for what happened since its last look, not for the pool's size or age.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import logging
 import math
 import threading
@@ -34,7 +38,7 @@ from queue import Empty, SimpleQueue
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
-from aimax._metrics import MetricSample
+from aimax._metrics import MetricSample, sample_key
 from aimax.errors import ConfigurationError, PoolClosed, PoolFull
 from aimax.pools import _histogram
 from aimax.pools.config import PoolConfig
@@ -49,6 +53,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _now_ns = time.perf_counter_ns
+_FOLD = 256  # a worker folds its packed latency buckets into the pool's every _FOLD tasks
 _PENDING = "PENDING"
 
 # (future, fn, args, kwargs, submitted at [ns]); None is a wake-up sentinel.
@@ -109,10 +114,9 @@ class _Worker:
         "completed",
         "current",
         "failed",
-        "run_hist",
+        "pending",
         "run_ns",
         "thread",
-        "wait_hist",
         "wait_ns",
     )
 
@@ -123,8 +127,9 @@ class _Worker:
         self.failed = 0
         self.wait_ns = 0
         self.run_ns = 0
-        self.wait_hist = _histogram.new_histogram()
-        self.run_hist = _histogram.new_histogram()
+        # (wait bucket << PACK_BITS | run bucket) per finished task, until folded into
+        # the pool's histograms (by this worker every _FOLD tasks, or by a reader)
+        self.pending: list[int] = []
 
 
 class PoolCounters:
@@ -224,6 +229,12 @@ class ResizablePool:
         self._caller_active = 0
         # folded from retired workers and caller-run tasks, guarded by the lock
         self._done = _Worker()
+        # every task's latency buckets once folded from the workers, guarded by the lock
+        self._wait_hist = _histogram.new_histogram()
+        self._run_hist = _histogram.new_histogram()
+        self._folded = 0  # tasks folded into the histograms so far
+        # (tasks folded, wait p50/p95/p99 ns, run p50/p95/p99 ns) as last computed
+        self._percentiles: tuple[int, list[float], list[float]] = (0, _NAN3, _NAN3)
 
         self._future_cls: type[Future[Any]] = type(
             f"{type(self).__name__}Future", (_PoolFuture,), {"_aimax_pool": self}
@@ -349,8 +360,9 @@ class ResizablePool:
                 done.completed += 1
             done.wait_ns += start - submitted
             done.run_ns += end - start
-            done.wait_hist[_histogram.bucket(start - submitted)] += 1
-            done.run_hist[_histogram.bucket(end - start)] += 1
+            self._wait_hist[_histogram.bucket(start - submitted)] += 1
+            self._run_hist[_histogram.bucket(end - start)] += 1
+            self._folded += 1
 
     async def submit_async(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Like :meth:`submit`, but waits for room without blocking the event loop.
@@ -449,8 +461,15 @@ class ResizablePool:
         done.failed += worker.failed
         done.wait_ns += worker.wait_ns
         done.run_ns += worker.run_ns
-        _histogram.merge_into(done.wait_hist, worker.wait_hist)
-        _histogram.merge_into(done.run_hist, worker.run_hist)
+        self._fold_locked(worker)
+
+    def _fold_locked(self, worker: _Worker) -> None:
+        """Move a worker's pending latency buckets into the pool's histograms."""
+        self._folded += _histogram.drain(worker.pending, self._wait_hist, self._run_hist)
+
+    def _fold(self, worker: _Worker) -> None:
+        with self._lock:
+            self._fold_locked(worker)
 
     def _wake_locked(self, workers: int) -> None:
         """Make sure ``workers`` wake-up sentinels are in the queue (lock held)."""
@@ -477,8 +496,8 @@ class ResizablePool:
         idle = self._idle
         idle_append = idle.append
         idle_pop = idle.pop
-        wait_hist = w.wait_hist
-        run_hist = w.run_hist
+        pending = w.pending
+        pending_append = pending.append
         item: _Item | _Expired | None
         try:
             while True:
@@ -544,20 +563,24 @@ class ResizablePool:
                     w.completed += 1
                     result = None
                 w.current = item = future = fn = args = kwargs = None
+                # _histogram.pack(wait, run), inlined: the buckets of both durations
                 ns = start - submitted
                 w.wait_ns += ns
                 if ns < 32:
-                    wait_hist[max(ns, 0)] += 1
+                    packed = max(ns, 0) << 10
                 else:
                     bits = ns.bit_length()
-                    wait_hist[(bits << 4) | ((ns >> (bits - 5)) & 15) if bits <= 48 else -1] += 1
+                    packed = ((bits << 4) | ((ns >> (bits - 5)) & 15) if bits <= 48 else 783) << 10
                 ns = end - start
                 w.run_ns += ns
                 if ns < 32:
-                    run_hist[max(ns, 0)] += 1
+                    packed |= max(ns, 0)
                 else:
                     bits = ns.bit_length()
-                    run_hist[(bits << 4) | ((ns >> (bits - 5)) & 15) if bits <= 48 else -1] += 1
+                    packed |= (bits << 4) | ((ns >> (bits - 5)) & 15) if bits <= 48 else 783
+                pending_append(packed)
+                if len(pending) >= _FOLD:
+                    self._fold(w)
         except BaseException:  # pragma: no cover - only if the bookkeeping itself breaks
             log.exception("worker of pool %s died", self._name)
             with lock:
@@ -632,17 +655,25 @@ class ResizablePool:
             size=size,
         )
 
-    def statistics(self) -> PoolStatistics:
-        """A frozen snapshot of the pool's counts, sizes and latency percentiles."""
-        wait_hist = _histogram.new_histogram()
-        run_hist = _histogram.new_histogram()
+    def _figures(self) -> _Figures:
+        """Every figure of :meth:`statistics`, as plain numbers (cheap to build)."""
         with self._lock:
             workers = list(self._workers)
+            for w in workers:
+                if w.pending:
+                    self._fold_locked(w)
+            folded = self._folded
+            cached = self._percentiles
+            if cached[0] != folded:
+                # the percentiles change only when tasks were folded since last time
+                cached = self._percentiles = (
+                    folded,
+                    _histogram.percentiles(self._wait_hist, _QUANTILES),
+                    _histogram.percentiles(self._run_hist, _QUANTILES),
+                )
             done = self._done
             completed, failed = done.completed, done.failed
             wait_ns, run_ns = done.wait_ns, done.run_ns
-            _histogram.merge_into(wait_hist, done.wait_hist)
-            _histogram.merge_into(run_hist, done.run_hist)
             submitted, rejected, cancelled = self._submitted, self._rejected, self._cancelled
             caller_runs, active = self._caller_runs, self._caller_active
             queued = max(0, self._qsize() - self._ghosts)
@@ -654,8 +685,47 @@ class ResizablePool:
             failed += w.failed
             wait_ns += w.wait_ns
             run_ns += w.run_ns
-            _histogram.merge_into(wait_hist, w.wait_hist)
-            _histogram.merge_into(run_hist, w.run_hist)
+        return (
+            submitted,
+            completed,
+            failed,
+            cancelled,
+            rejected,
+            caller_runs,
+            active,
+            queued,
+            size,
+            target,
+            peak,
+            closed,
+            folded,
+            wait_ns,
+            run_ns,
+            cached[1],
+            cached[2],
+        )
+
+    def statistics(self) -> PoolStatistics:
+        """A frozen snapshot of the pool's counts, sizes and latency percentiles."""
+        (
+            submitted,
+            completed,
+            failed,
+            cancelled,
+            rejected,
+            caller_runs,
+            active,
+            queued,
+            size,
+            target,
+            peak,
+            closed,
+            folded,
+            wait_ns,
+            run_ns,
+            wait_pct,
+            run_pct,
+        ) = self._figures()
         return PoolStatistics(
             name=self._name,
             submitted=submitted,
@@ -674,13 +744,31 @@ class ResizablePool:
             queue_capacity=self._capacity,
             policy=self._policy.name,
             closed=closed,
-            queue_wait=_summary(wait_hist, wait_ns),
-            run_time=_summary(run_hist, run_ns),
+            queue_wait=_summary(folded, wait_pct, wait_ns),
+            run_time=_summary(folded, run_pct, run_ns),
         )
 
     def metric_samples(self) -> list[MetricSample]:
         """This pool's figures under the names the monitor expects."""
         return _samples(self.statistics())
+
+    def metric_values(self) -> dict[str, float]:
+        """The figures of :meth:`metric_samples` by series key, without sample objects."""
+        f = self._figures()
+        k = _keys(self._name)
+        out = {
+            k[0]: float(f[8]),  # size
+            k[1]: float(f[6]),  # active
+            k[2]: float(f[7]),  # queued
+            k[3]: float(f[1]),  # completed
+            k[4]: float(f[2]),  # failed
+            k[5]: float(f[4]),  # rejected
+        }
+        if f[12]:  # tasks measured: the same divisions as _summary's
+            wait, run = f[15], f[16]
+            out[k[6]], out[k[7]], out[k[8]] = wait[0] / 1e9, wait[1] / 1e9, wait[2] / 1e9
+            out[k[9]], out[k[10]], out[k[11]] = run[0] / 1e9, run[1] / 1e9, run[2] / 1e9
+        return out
 
     # -------------------------------------------------------------------- shutdown
 
@@ -833,14 +921,41 @@ def _set_done(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-def _summary(hist: list[int], total_ns: int) -> LatencySummary:
-    count = sum(hist)
+_QUANTILES = (0.50, 0.95, 0.99)
+_NAN3 = [math.nan] * 3
+_Figures = tuple[
+    int, int, int, int, int, int, int, int, int, int, int, bool, int, int, int,
+    list[float], list[float],
+]  # fmt: skip
+
+
+def _summary(count: int, pct: list[float], total_ns: int) -> LatencySummary:
     if count == 0:
         return LatencySummary.empty()
-    p50, p95, p99 = _histogram.percentiles(hist, (0.50, 0.95, 0.99))
+    p50, p95, p99 = pct
     return LatencySummary(
         count=count, mean=total_ns / count / 1e9, p50=p50 / 1e9, p95=p95 / 1e9, p99=p99 / 1e9
     )
+
+
+_SCALARS = (
+    "aimax_pool_size",
+    "aimax_pool_active",
+    "aimax_pool_queued",
+    "aimax_pool_completed_total",
+    "aimax_pool_failed_total",
+    "aimax_pool_rejected_total",
+)
+_LATENCIES = ("aimax_pool_queue_wait_seconds", "aimax_pool_run_seconds")
+
+
+@functools.lru_cache(maxsize=1024)
+def _keys(pool: str) -> tuple[str, ...]:
+    """One pool's series keys, in ``metric_values``' order (built once per name)."""
+    keys = [sample_key(name, {"pool": pool}) for name in _SCALARS]
+    for name in _LATENCIES:
+        keys += [sample_key(name, {"pool": pool, "quantile": q}) for q in ("0.5", "0.95", "0.99")]
+    return tuple(keys)
 
 
 def _samples(s: PoolStatistics) -> list[MetricSample]:
