@@ -7,6 +7,13 @@ the monitor's history, alert rules and the Prometheus exporter read only these, 
 no component needs to know about the monitor and the monitor needs no adapter per
 component.
 
+A source may also offer ``metric_values()`` (:class:`MetricValuesSource`): the same
+figures as a mapping ``series key -> value`` (keys as :func:`sample_key` builds
+them). The monitor then calls ``metric_values()`` at every tick, which builds no
+sample objects, and ``metric_samples()`` only when a key it has not seen before
+appears (to learn that series' name, labels, kind and help). Both must describe the
+same series with the same values; :func:`values_of` is the reference.
+
 Naming: ``aimax_<component>_<what>[_<unit>]`` in Prometheus style (``_total`` for
 counters, ``_seconds`` / ``_bytes`` for units), labels for the pool / class / pair::
 
@@ -19,7 +26,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-__all__ = ["MetricKind", "MetricSample", "MetricsSource", "parse_key", "sample_key"]
+__all__ = [
+    "MetricKind",
+    "MetricSample",
+    "MetricValuesSource",
+    "MetricsSource",
+    "parse_key",
+    "sample_key",
+    "values_of",
+]
 
 MetricKind = Literal["gauge", "counter"]
 
@@ -42,6 +57,27 @@ class MetricsSource(Protocol):
     def metric_samples(self) -> Sequence[MetricSample]:
         """The component's current figures (called once per monitor tick)."""
         ...
+
+
+@runtime_checkable
+class MetricValuesSource(MetricsSource, Protocol):
+    """A source with the fast path: its figures by series key, no sample objects."""
+
+    def metric_values(self) -> Mapping[str, float]:
+        """``{sample_key(s.name, s.labels): s.value for s in metric_samples()}``, cheaply."""
+        ...
+
+
+def values_of(samples: Sequence[MetricSample]) -> dict[str, float]:
+    """What ``metric_values()`` must return for these samples (first one of a key wins).
+
+    >>> values_of([MetricSample("q", 3, {"pool": "io"}), MetricSample("up", 1)])
+    {'q{pool="io"}': 3.0, 'up': 1.0}
+    """
+    out: dict[str, float] = {}
+    for sample in samples:
+        out.setdefault(sample_key(sample.name, sample.labels), float(sample.value))
+    return out
 
 
 def sample_key(name: str, labels: Mapping[str, str]) -> str:

@@ -7,6 +7,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aimax.errors import ConfigurationError
 from aimax.memory import GCMode, GCPauseRecorder, GCTuning, derive_thresholds
@@ -186,3 +188,23 @@ def test_statistics_while_other_threads_collect() -> None:
             t.join(60)
     assert not errors
     assert recorder.statistics().generations[0].count > 0
+
+
+@given(
+    st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=1, max_size=120),
+    st.integers(1, 20),
+)
+def test_percentiles_are_those_of_the_sorted_window(pauses: list[float], window: int) -> None:
+    """The window kept sorted as pauses come and go gives the nearest-rank percentiles."""
+    import math
+
+    stamps = iter([x for pause in pauses for x in (0.0, pause)])
+    recorder = GCPauseRecorder(timer=lambda: next(stamps), window=window)
+    for _ in pauses:
+        recorder._callback("start", {"generation": 1})
+        recorder._callback("stop", {"generation": 1})
+    kept = sorted(pauses[-window:])
+    g1 = recorder.statistics().generations[1]
+    for q, got in ((0.5, g1.p50), (0.95, g1.p95), (0.99, g1.p99)):
+        assert got == kept[min(max(1, math.ceil(q * len(kept))), len(kept)) - 1]
+    assert g1.count == len(pauses)

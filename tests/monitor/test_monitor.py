@@ -498,3 +498,117 @@ def test_concurrent_collectors_share_one_consistent_history(fake_probe: FakeProb
     assert stats.sampler_errors == 0
     assert len(monitor.history) == stats.samples
     monitor.close()
+
+
+# ---------------------------------------------------------------------- metric_values fast path
+
+
+class ValuesSource(Source):
+    """A source with the fast path; ``values`` may disagree with ``samples`` on purpose."""
+
+    def __init__(
+        self, samples: Sequence[MetricSample], values: dict[str, object] | None = None
+    ) -> None:
+        super().__init__(samples)
+        self.values = values
+        self.value_reads = 0
+        self.sample_reads = 0
+
+    def metric_samples(self) -> Sequence[MetricSample]:
+        self.sample_reads += 1
+        return super().metric_samples()
+
+    def metric_values(self) -> dict[str, object]:
+        self.value_reads += 1
+        if self.error is not None:
+            raise self.error
+        if self.values is not None:
+            return self.values
+        from aimax._metrics import values_of
+
+        return dict(values_of(self.samples))
+
+
+def test_a_values_source_is_read_without_samples_once_its_series_are_known(
+    fake_clock: FakeClock,
+) -> None:
+    queued = MetricSample("aimax_pool_queued", 3, {"pool": "io"}, "gauge", "tasks queued")
+    source = ValuesSource([queued])
+    monitor = _monitor(FakeProbe(), fake_clock)
+    monitor.add_source("pools", source)
+    reads = source.sample_reads
+    for step in range(3):
+        fake_clock.advance(1.0)
+        source.samples = [MetricSample("aimax_pool_queued", step, {"pool": "io"}, help="queued")]
+        assert monitor.collect_metrics()['aimax_pool_queued{pool="io"}'] == float(step)
+    assert source.value_reads == 3
+    assert source.sample_reads == reads + 1  # learned the series once, on the first tick
+    info = monitor.series_info('aimax_pool_queued{pool="io"}')
+    assert (info.name, dict(info.labels), info.kind, info.help) == (
+        "aimax_pool_queued",
+        {"pool": "io"},
+        "gauge",
+        "queued",
+    )
+    # a new series later: described from metric_samples() again, as a counter
+    fake_clock.advance(1.0)
+    done = MetricSample("aimax_pool_completed_total", 9, {"pool": "io"}, "counter")
+    source.samples = [queued, done]
+    snapshot = monitor.collect_metrics()
+    assert snapshot['aimax_pool_completed_total{pool="io"}'] == 9.0
+    assert monitor.series_info('aimax_pool_completed_total{pool="io"}').kind == "counter"
+    monitor.close()
+
+
+def test_values_that_are_not_floats_are_converted_or_reported(fake_clock: FakeClock) -> None:
+    ok = MetricSample("aimax_pool_queued", 2, {"pool": "io"})
+    source = ValuesSource([ok], {'aimax_pool_queued{pool="io"}': 2})
+    monitor = _monitor(FakeProbe(), fake_clock)
+    monitor.add_source("pools", source)
+    value = monitor.collect_metrics()['aimax_pool_queued{pool="io"}']
+    assert value == 2.0
+    assert type(value) is float
+    bad = MetricSample("aimax_pool_queued", "lots", {"pool": "io"})  # type: ignore[arg-type]
+    source.samples = [bad]
+    source.values = {'aimax_pool_queued{pool="io"}': "lots"}
+    fake_clock.advance(1.0)
+    snapshot = monitor.collect_metrics()
+    assert "not a number" in snapshot.failures["source:pools:aimax_pool_queued"]
+    assert 'aimax_pool_queued{pool="io"}' not in snapshot.values
+    monitor.close()
+
+
+def test_a_values_source_that_raises_degrades_only_itself(fake_clock: FakeClock) -> None:
+    broken = ValuesSource([MetricSample("aimax_pool_queued", 1, {"pool": "io"})])
+    fine = ValuesSource([MetricSample("aimax_memory_rss_bytes", 5)])
+    monitor = _monitor(FakeProbe(), fake_clock)
+    monitor.add_source("pools", broken)
+    monitor.add_source("memory", fine)
+    broken.error = RuntimeError("statistics broke")
+    snapshot = monitor.collect_metrics()
+    assert snapshot.failures["source:pools"] == "RuntimeError: statistics broke"
+    assert snapshot["aimax_memory_rss_bytes"] == 5.0
+    monitor.close()
+
+
+def test_values_duplicating_another_source_keep_the_first(fake_clock: FakeClock) -> None:
+    probe = FakeProbe({RSS: 5.0})
+    monitor = _monitor(probe, fake_clock)
+    source = ValuesSource([MetricSample(RSS, 7.0), MetricSample("aimax_memory_trims_total", 1)])
+    monitor.add_source("memory", source)
+    snapshot = monitor.collect_metrics()
+    assert snapshot[RSS] == 5.0
+    assert snapshot["aimax_memory_trims_total"] == 1.0
+    monitor.close()
+
+
+def test_a_value_key_no_sample_describes_is_still_recorded_as_a_gauge(
+    fake_clock: FakeClock,
+) -> None:
+    source = ValuesSource([], {'aimax_extra{pool="io"}': 4.0})
+    monitor = _monitor(FakeProbe(), fake_clock)
+    monitor.add_source("extra", source)
+    assert monitor.collect_metrics()['aimax_extra{pool="io"}'] == 4.0
+    info = monitor.series_info('aimax_extra{pool="io"}')
+    assert (info.name, dict(info.labels), info.kind) == ("aimax_extra", {"pool": "io"}, "gauge")
+    monitor.close()

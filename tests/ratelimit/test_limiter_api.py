@@ -490,3 +490,21 @@ def test_seed_api_over_a_backend_peeks_without_charging(fake_clock: FakeClock) -
     limiter.on_response(429, {"Retry-After": "5"})
     assert not limiter.can_make_request("read")
     assert backend.peek([], ["ip"]).frozen_until == pytest.approx(fake_clock.time() + 5)
+
+
+@given(st.lists(st.floats(0.001, 100.0, allow_nan=False), max_size=60))
+def test_class_waits_stay_sorted_over_the_bounded_sample(waits: list[float]) -> None:
+    """The waits behind the wait quantiles: the last N, kept sorted as they come and go."""
+    from aimax.ratelimit import limiter as limiter_module
+
+    original = limiter_module._WAIT_SAMPLES
+    limiter_module._WAIT_SAMPLES = 7
+    try:
+        log = limiter_module._ClassWaits()
+        for waited in waits:
+            log.add(waited)
+    finally:
+        limiter_module._WAIT_SAMPLES = original
+    assert log.ordered == sorted(waits[-7:])
+    assert list(log.samples) == waits[-7:]
+    assert log.total == len(waits)

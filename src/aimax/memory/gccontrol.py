@@ -33,6 +33,7 @@ import logging
 import math
 import threading
 import time
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,12 +53,9 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 
-def _percentile(ordered: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list (0.0 when empty)."""
-    if not ordered:
-        return 0.0
-    rank = max(1, math.ceil(q * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
+def _rank(q: float, n: int) -> int:
+    """The index of the nearest-rank ``q`` percentile in an ascending list of ``n``."""
+    return min(max(1, math.ceil(q * n)), n) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +93,7 @@ class GCStatistics:
 
 
 class _GenerationLog:
-    __slots__ = ("collected", "count", "max", "recent", "total")
+    __slots__ = ("collected", "count", "max", "ordered", "recent", "total")
 
     def __init__(self, window: int) -> None:
         self.count = 0
@@ -103,6 +101,7 @@ class _GenerationLog:
         self.max = 0.0
         self.collected = 0
         self.recent: deque[float] = deque(maxlen=window)
+        self.ordered: list[float] = []  # the same pauses, kept sorted (for percentiles)
 
 
 class GCPauseRecorder:
@@ -149,7 +148,12 @@ class GCPauseRecorder:
         log.total += pause
         log.max = max(log.max, pause)
         log.collected += int(info.get("collected", 0))
-        log.recent.append(pause)
+        recent = log.recent
+        ordered = log.ordered
+        if len(recent) == recent.maxlen:  # the oldest pause leaves the window
+            del ordered[bisect_left(ordered, recent[0])]
+        recent.append(pause)
+        insort(ordered, pause)  # a C memmove: the reader then sorts nothing
         self._uncollectable += int(info.get("uncollectable", 0))
 
     @property
@@ -179,23 +183,50 @@ class GCPauseRecorder:
         self._logs = [_GenerationLog(self._window) for _ in self._logs]
         self._uncollectable = 0
 
+    @staticmethod
+    def _quantiles_of(log: _GenerationLog) -> tuple[float, float, float]:
+        # ``ordered`` only grows or keeps its length (the callback removes one pause
+        # and inserts one), so indices computed from a length read now stay valid
+        # even if a collection runs (in any thread) between these lines
+        ordered = log.ordered
+        n = len(ordered)
+        if n == 0:
+            return (0.0, 0.0, 0.0)
+        return (
+            ordered[_rank(0.50, n)],
+            ordered[_rank(0.95, n)],
+            ordered[_rank(0.99, n)],
+        )
+
+    def pause_figures(self) -> list[tuple[int, int, float, float, float, float]]:
+        """Per generation ``(generation, count, max, p50, p95, p99)``, built cheaply.
+
+        What :meth:`statistics` reports, without the dataclasses (the monitor reads
+        this every tick through the memory manager).
+        """
+        return [
+            (g, log.count, log.max, *self._quantiles_of(log)) for g, log in enumerate(self._logs)
+        ]
+
+    def pause_totals(self) -> tuple[float, float]:
+        """``(total pause seconds, longest pause)`` over every generation."""
+        logs = self._logs
+        return sum(log.total for log in logs), max((log.max for log in logs), default=0.0)
+
     def statistics(self) -> GCStatistics:
         """Counts, totals, maxima and p50/p95/p99 per generation."""
         gens = []
         for g, log in enumerate(self._logs):
-            # deque.copy() runs in C without allocating GC objects while it iterates,
-            # so neither a collection in this thread nor another thread can append
-            # mid-copy; sorting a live deque could raise "deque mutated during iteration"
-            ordered = sorted(log.recent.copy())
+            p50, p95, p99 = self._quantiles_of(log)
             gens.append(
                 GenerationPauses(
                     generation=g,
                     count=log.count,
                     total=log.total,
                     max=log.max,
-                    p50=_percentile(ordered, 0.50),
-                    p95=_percentile(ordered, 0.95),
-                    p99=_percentile(ordered, 0.99),
+                    p50=p50,
+                    p95=p95,
+                    p99=p99,
                     collected=log.collected,
                 )
             )

@@ -19,6 +19,7 @@ check (a daemon thread, stopped by :meth:`~MemoryManager.close` and at exit)::
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import threading
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from aimax._clock import Clock, as_seconds, monotonic
-from aimax._metrics import MetricSample
+from aimax._metrics import MetricSample, sample_key
 from aimax.errors import ConfigurationError, MemoryManagerError
 from aimax.memory.cgroup import CgroupLimits
 from aimax.memory.gccontrol import GCMode, GCPauseRecorder, GCStatistics, GCTuning
@@ -271,7 +272,11 @@ class MemoryManager:
         self._budget = MemoryBudget.of(budget) if budget is not None else cfg.budget
         assert isinstance(self._budget, MemoryBudget)
         self.config = cfg
-        self._probe: MemoryProbe = probe if probe is not None else SystemProbe()
+        # a probe made here is closed by close(); one passed in belongs to the caller
+        self._owned_probe: SystemProbe | None = None
+        if probe is None:
+            probe = self._owned_probe = SystemProbe()
+        self._probe: MemoryProbe = probe
         self._clock = clock
         self._lock = threading.RLock()
         self._relief_lock = threading.RLock()
@@ -828,6 +833,41 @@ class MemoryManager:
         samples.append(MetricSample("aimax_gc_pause_max_seconds", s.gc.pause_max))
         return samples
 
+    def metric_values(self) -> dict[str, float]:
+        """The figures of :meth:`metric_samples` by series key, without sample objects."""
+        rss = int(self._probe.rss()) if not self._closed else self._rss
+        caches = self._registry.sizes()
+        pauses = self._recorder.pause_figures()
+        pause_total, pause_max = self._recorder.pause_totals()
+        with self._lock:
+            out = {
+                "aimax_memory_rss_bytes": float(rss),
+                "aimax_memory_budget_bytes": float(self._budget_bytes),
+                "aimax_memory_pressure_level": float(int(self._tracker.level)),
+                "aimax_memory_limit_bytes": float(self._limit),
+                "aimax_memory_usage_ratio": float(self._tracker.ratio),
+                "aimax_memory_cleanups_total": float(self._cleanups),
+                "aimax_memory_cache_items_freed_total": float(self._items_freed),
+                "aimax_memory_trims_total": float(self._trims),
+            }
+            if self._uss is not None:
+                out["aimax_memory_uss_bytes"] = float(self._uss)
+            if self._malloc_free is not None:
+                out["aimax_memory_malloc_free_bytes"] = float(self._malloc_free)
+        for name, items, size in caches:
+            items_key, bytes_key = _cache_keys(name)
+            if items is not None:
+                out[items_key] = float(items)
+            if size is not None:
+                out[bytes_key] = float(size)
+        for generation, count, _, p50, p95, p99 in pauses:
+            count_key, p50_key, p95_key, p99_key = _gc_keys(generation)
+            out[count_key] = float(count)
+            out[p50_key], out[p95_key], out[p99_key] = p50, p95, p99
+        out["aimax_gc_pause_seconds_total"] = float(pause_total)
+        out["aimax_gc_pause_max_seconds"] = float(pause_max)
+        return out
+
     # ------------------------------------------------------------------ lifecycle
 
     @property
@@ -887,6 +927,8 @@ class MemoryManager:
         self.stop()
         self._closed = True
         self._finalizer()
+        if self._owned_probe is not None:
+            self._owned_probe.close()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -906,3 +948,22 @@ class MemoryManager:
                 f" caches={len(self._registry)}, cleanups={self._cleanups},"
                 f" gc_mode={self._gc_mode.phase}, running={self.running})"
             )
+
+
+@functools.lru_cache(maxsize=1024)
+def _cache_keys(cache: str) -> tuple[str, str]:
+    labels = {"cache": cache}
+    return (
+        sample_key("aimax_memory_cache_items", labels),
+        sample_key("aimax_memory_cache_bytes", labels),
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _gc_keys(generation: int) -> tuple[str, str, str, str]:
+    gen = str(generation)
+    p50, p95, p99 = (
+        sample_key("aimax_gc_pause_seconds", {"generation": gen, "quantile": q})
+        for q in ("0.5", "0.95", "0.99")
+    )
+    return sample_key("aimax_gc_collections_total", {"generation": gen}), p50, p95, p99

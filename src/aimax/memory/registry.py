@@ -279,6 +279,10 @@ class CacheRegistry:
                     pairs.append((entry, cache))
             return pairs
 
+    def sizes(self) -> list[tuple[str, int | None, int | None]]:
+        """``(name, items, bytes)`` of every live cache: :meth:`infos` without the objects."""
+        return [(entry.name, _items(cache), _bytes(cache)) for entry, cache in self._live()]
+
     def names(self) -> list[str]:
         """Registered names in shrink order (lowest priority first)."""
         return [entry.name for entry, _ in self._live()]

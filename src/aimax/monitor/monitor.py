@@ -548,37 +548,11 @@ class ResourceMonitor:
                 if key not in registry:
                     self._register_probe_key(key)
         for name, source in self._sources.items():
-            try:
-                samples = source.metric_samples()
-            except Exception as exc:  # one broken source degrades only itself
-                failures[f"source:{name}"] = _describe(exc)
-                continue
-            for sample in samples:
-                labels = sample.labels
-                if not labels:
-                    key = sample.name
-                elif len(labels) == 1:  # the common case, without sample_key's sort and join
-                    ((label, text),) = labels.items()
-                    key = f'{sample.name}{{{label}="{text}"}}'
-                else:
-                    key = sample_key(sample.name, labels)
-                if key in values:
-                    if key not in self._duplicates_logged:
-                        self._duplicates_logged.add(key)
-                        logger.info(
-                            "series %s from source %r duplicates another; kept the first", key, name
-                        )
-                    continue
-                try:
-                    value = float(sample.value)
-                except (TypeError, ValueError):
-                    failures[f"source:{name}:{sample.name}"] = f"not a number: {sample.value!r}"
-                    continue
-                values[key] = value
-                if key not in registry:
-                    builtin = BUILTIN_METRICS.get(sample.name)
-                    help_ = sample.help or (builtin.help if builtin is not None else "")
-                    self._register(key, sample.name, sample.labels, sample.kind, help_)
+            fast = getattr(source, "metric_values", None)
+            if fast is not None:
+                self._collect_values(name, source, fast, values, failures)
+            else:
+                self._collect_samples(name, source, values, failures)
         # the monitor's own figures
         self._seq += 1
         up = getattr(self._probe, "process_alive", None)
@@ -628,6 +602,83 @@ class ResourceMonitor:
         )
         self._last = snapshot
         return snapshot
+
+    def _collect_values(
+        self,
+        name: str,
+        source: MetricsSource,
+        read: Callable[[], Mapping[str, float]],
+        values: dict[str, float],
+        failures: dict[str, str],
+    ) -> None:
+        """The fast path: a mapping of series key -> value, merged with C loops."""
+        try:
+            got = read()
+            if not self._registry.keys() >= got.keys():
+                # a series never seen: learn names, labels, kinds and help from the samples
+                self._collect_samples(name, source, {}, {}, register_only=True)
+                for key in got.keys() - self._registry.keys():  # not described there
+                    self._register_probe_key(key)
+            if not set(map(type, got.values())) <= _FLOAT_ONLY:  # a C pass; usually floats
+                got = dict(zip(got.keys(), map(float, got.values()), strict=True))
+        except (TypeError, ValueError):  # a value that is not a number: find and name it
+            self._collect_samples(name, source, values, failures)
+            return
+        except Exception as exc:  # one broken source degrades only itself
+            failures[f"source:{name}"] = _describe(exc)
+            return
+        if not values.keys().isdisjoint(got.keys()):  # the first source of a key wins
+            got = dict(got)
+            for key in got.keys() & values.keys():
+                del got[key]
+                self._note_duplicate(key, name)
+        values.update(got)
+
+    def _collect_samples(
+        self,
+        name: str,
+        source: MetricsSource,
+        values: dict[str, float],
+        failures: dict[str, str],
+        *,
+        register_only: bool = False,
+    ) -> None:
+        """The general path: one :class:`MetricSample` per series."""
+        registry = self._registry
+        try:
+            samples = source.metric_samples()
+        except Exception as exc:  # one broken source degrades only itself
+            failures[f"source:{name}"] = _describe(exc)
+            return
+        for sample in samples:
+            labels = sample.labels
+            if not labels:
+                key = sample.name
+            elif len(labels) == 1:  # the common case, without sample_key's sort and join
+                ((label, text),) = labels.items()
+                key = f'{sample.name}{{{label}="{text}"}}'
+            else:
+                key = sample_key(sample.name, labels)
+            if key not in registry:
+                builtin = BUILTIN_METRICS.get(sample.name)
+                help_ = sample.help or (builtin.help if builtin is not None else "")
+                self._register(key, sample.name, sample.labels, sample.kind, help_)
+            if register_only:
+                continue
+            if key in values:
+                self._note_duplicate(key, name)
+                continue
+            try:
+                value = float(sample.value)
+            except (TypeError, ValueError):
+                failures[f"source:{name}:{sample.name}"] = f"not a number: {sample.value!r}"
+                continue
+            values[key] = value
+
+    def _note_duplicate(self, key: str, source: str) -> None:
+        if key not in self._duplicates_logged:
+            self._duplicates_logged.add(key)
+            logger.info("series %s from source %r duplicates another; kept the first", key, source)
 
     def _register_probe_key(self, key: str) -> None:
         labelled = SERIES_LABELS.get(key)
@@ -865,6 +916,9 @@ class ResourceMonitor:
             f"samples={s.samples} series={s.series} firing={s.alerts_firing} "
             f"degraded={len(s.degraded)} cpu/sample={s.mean_sample_cpu_seconds * 1e6:.0f}us>"
         )
+
+
+_FLOAT_ONLY = frozenset({float})
 
 
 def _reading_ok(values: Mapping[str, float]) -> bool:

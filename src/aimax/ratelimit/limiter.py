@@ -33,6 +33,7 @@ import logging
 import math
 import threading
 import weakref
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -40,7 +41,7 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from aimax import _clock
-from aimax._metrics import MetricSample
+from aimax._metrics import MetricSample, sample_key
 from aimax.errors import (
     Banned,
     ConfigurationError,
@@ -74,6 +75,7 @@ _new_grant = cast(
 )
 _MIN_SLEEP = 1e-6
 _WAIT_SAMPLES = 4096
+_PRIORITIES = tuple(int(p) for p in Priority)
 _MAX_PLANS = 4096
 
 
@@ -182,12 +184,87 @@ class LimitContext:
         return None
 
 
+def _count(plans: Iterable[Plan]) -> tuple[dict[str, list[int]], dict[int, list[int]]]:
+    """Per pool [grants, units, rejections, timeouts] and per class the same plus the
+    grants that did not wait, summed over ``plans``."""
+    pool_counts: dict[str, list[int]] = {}
+    class_counts = {p: [0, 0, 0, 0, 0] for p in _PRIORITIES}
+    for plan in plans:
+        grants, rejections, timeouts = plan.grants, plan.rejections, plan.timeouts
+        if not (grants or rejections or timeouts):
+            continue  # a plan never used (most of them, most of the time)
+        for charge in plan.charges:
+            row = pool_counts.get(charge.pool)
+            if row is None:
+                pool_counts[charge.pool] = [grants, grants * charge.cost, rejections, timeouts]
+            else:
+                row[0] += grants
+                row[1] += grants * charge.cost
+                row[2] += rejections
+                row[3] += timeouts
+        crow = class_counts[plan.priority]
+        crow[0] += grants
+        crow[1] += grants * plan.cost
+        crow[2] += rejections
+        crow[3] += timeouts
+        crow[4] += grants - plan.waited_grants
+    return pool_counts, class_counts
+
+
+class _MetricKeys:
+    """The limiter's series keys, built once (``metric_values`` runs every tick)."""
+
+    __slots__ = ("classes", "pools")
+
+    def __init__(self, limits: Mapping[str, RateLimit], priorities: Iterable[Priority]) -> None:
+        self.pools = [
+            (
+                name,
+                limit.limit,
+                tuple(
+                    sample_key(metric, {"pool": name})
+                    for metric in (
+                        "aimax_ratelimit_utilisation_ratio",
+                        "aimax_ratelimit_granted_total",
+                        "aimax_ratelimit_units_total",
+                        "aimax_ratelimit_rejected_total",
+                    )
+                ),
+            )
+            for name, limit in limits.items()
+        ]
+        self.classes = [
+            (
+                int(priority),
+                tuple(
+                    sample_key(
+                        "aimax_ratelimit_wait_seconds",
+                        {"priority": priority.name.lower(), "quantile": q},
+                    )
+                    for q in ("0.5", "0.95", "0.99")
+                ),
+            )
+            for priority in priorities
+        ]
+
+
 class _ClassWaits:
-    __slots__ = ("samples", "total")
+    __slots__ = ("ordered", "samples", "total")
 
     def __init__(self) -> None:
         self.samples: deque[float] = deque(maxlen=_WAIT_SAMPLES)
+        self.ordered: list[float] = []  # the same waits, kept sorted (for quantiles)
         self.total = 0
+
+    def add(self, waited: float) -> None:
+        """One more nonzero wait (limiter lock held; only on grants that waited)."""
+        samples = self.samples
+        ordered = self.ordered
+        if len(samples) == _WAIT_SAMPLES:  # the oldest wait leaves the sample
+            del ordered[bisect_left(ordered, samples[0])]
+        samples.append(waited)
+        insort(ordered, waited)
+        self.total += 1
 
 
 class APIRateLimiter:
@@ -290,6 +367,9 @@ class APIRateLimiter:
         self._plans: dict[tuple[str, int, str | None], Plan] = {}
         self._fast: dict[str, Plan] = {}
         self._retired: list[Plan] = []  # plans evicted from the cache keep their counters
+        # per class: ((zero waits, nonzero waits), (p50, p95, p99)) of the latest quantiles
+        self._quantiles: dict[int, tuple[tuple[int, int], tuple[float, float, float]]] = {}
+        self._metric_keys: _MetricKeys | None = None
         for name in self._kinds:
             self._fast[name] = self._plan(name, None, None)
         now = self._clock()
@@ -521,9 +601,7 @@ class APIRateLimiter:
         waited = now - since
         if waited > 0.0:
             plan.waited_grants += 1
-            waits = self._waits[plan.priority]
-            waits.samples.append(waited)
-            waits.total += 1
+            self._waits[plan.priority].add(waited)
         return _new_grant(Grant, (plan.kind, plan.cost, plan.pair, now, waited))
 
     def _attempt_locked(self, plan: Plan, now: float) -> Attempt:
@@ -1036,28 +1114,10 @@ class APIRateLimiter:
             waiting = [self._core.sched.waiting(int(p)) for p in Priority]
             frozen = {s: u for s, u in self._frozen_wall.items() if u > wall_now}
             time_frozen = sum(max(0.0, min(end, now) - start) for start, end in self._frozen_spans)
-            waits = [(list(w.samples), w.total) for w in self._waits]
             bans = self._bans
         if self._remote:
-            try:
-                usage = dict(cast(LimiterBackend, self._backend).usage())
-            except Exception:
-                logger.exception("could not read the backend's usage")
-        pool_counts: dict[str, list[int]] = {}
-        class_counts = {int(p): [0, 0, 0, 0, 0] for p in Priority}
-        for plan in plans:
-            for charge in plan.charges:
-                row = pool_counts.setdefault(charge.pool, [0, 0, 0, 0])
-                row[0] += plan.grants
-                row[1] += plan.grants * charge.cost
-                row[2] += plan.rejections
-                row[3] += plan.timeouts
-            crow = class_counts[plan.priority]
-            crow[0] += plan.grants
-            crow[1] += plan.grants * plan.cost
-            crow[2] += plan.rejections
-            crow[3] += plan.timeouts
-            crow[4] += plan.grants - plan.waited_grants
+            usage = self._remote_usage()
+        pool_counts, class_counts = _count(plans)
         pools: dict[str, PoolStatistics] = {}
         for name, limit in self._limits.items():
             row = pool_counts.get(name, [0, 0, 0, 0])
@@ -1077,7 +1137,7 @@ class APIRateLimiter:
         classes: dict[str, ClassStatistics] = {}
         for priority in Priority:
             crow = class_counts[int(priority)]
-            samples, total = waits[int(priority)]
+            p50, p95, p99 = self._class_quantiles(int(priority), crow[4])
             classes[priority.name.lower()] = ClassStatistics(
                 name=priority.name.lower(),
                 grants=crow[0],
@@ -1085,9 +1145,9 @@ class APIRateLimiter:
                 rejections=crow[2],
                 timeouts=crow[3],
                 waiting=waiting[int(priority)],
-                wait_p50=wait_quantile(0.50, crow[4], samples, total),
-                wait_p95=wait_quantile(0.95, crow[4], samples, total),
-                wait_p99=wait_quantile(0.99, crow[4], samples, total),
+                wait_p50=p50,
+                wait_p95=p95,
+                wait_p99=p99,
             )
         return LimiterStatistics(
             pools=pools,
@@ -1098,6 +1158,62 @@ class APIRateLimiter:
             waiting=sum(waiting),
             backend=type(self._backend).__name__ if self._backend is not None else "local",
         )
+
+    def _class_quantiles(self, priority: int, zeros: int) -> tuple[float, float, float]:
+        """p50, p95, p99 of a class's waits (read again only when its grants or waits changed)."""
+        key = (zeros, self._waits[priority].total)
+        cached = self._quantiles.get(priority)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with self._lock:  # the waits are kept sorted: three look-ups, no sort
+            waits = self._waits[priority]
+            key = (zeros, waits.total)
+            ordered = waits.ordered
+            result = (
+                wait_quantile(0.50, zeros, ordered, key[1], ordered=True),
+                wait_quantile(0.95, zeros, ordered, key[1], ordered=True),
+                wait_quantile(0.99, zeros, ordered, key[1], ordered=True),
+            )
+        self._quantiles[priority] = (key, result)  # one atomic store: readers see old or new
+        return result
+
+    def metric_values(self) -> dict[str, float]:
+        """The figures of :meth:`metric_samples` by series key, without sample objects."""
+        keys = self._metric_keys
+        if keys is None:
+            keys = self._metric_keys = _MetricKeys(self._limits, Priority)
+        with self._lock:
+            now = self._clock()
+            wall_now = self._wall()
+            plans = [*self._plans.values(), *self._retired]
+            usage = self._core.window.usage(now) if not self._remote else {}
+            banned = any(u > wall_now for u in self._frozen_wall.values())
+            bans = self._bans
+        if self._remote:
+            usage = self._remote_usage()
+        pool_counts, class_counts = _count(plans)
+        out: dict[str, float] = {}
+        empty = (0, 0, 0, 0)
+        for name, limit, (k_util, k_granted, k_units, k_rejected) in keys.pools:
+            row = pool_counts.get(name, empty)
+            out[k_util] = usage.get(name, 0) / limit
+            out[k_granted] = float(row[0])
+            out[k_units] = float(row[1])
+            out[k_rejected] = float(row[2] + row[3])
+        for priority, class_keys in keys.classes:
+            quantiles = self._class_quantiles(priority, class_counts[priority][4])
+            for key, value in zip(class_keys, quantiles, strict=True):
+                out[key] = value
+        out["aimax_ratelimit_banned"] = 1.0 if banned else 0.0
+        out["aimax_ratelimit_bans_total"] = float(bans)
+        return out
+
+    def _remote_usage(self) -> dict[str, int]:
+        try:
+            return dict(cast(LimiterBackend, self._backend).usage())
+        except Exception:
+            logger.exception("could not read the backend's usage")
+            return {}
 
     def metric_samples(self) -> Sequence[MetricSample]:
         """The monitor's view, with the metric names of the project's contract."""
