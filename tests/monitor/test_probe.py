@@ -173,3 +173,57 @@ def test_closed_probe_reports_instead_of_raising() -> None:
     assert reading.values == {}
     assert reading.failures["process_resident_memory_bytes"] == "probe is closed"
     assert "SystemProbe(" in repr(probe)
+
+
+@pytest.mark.skipif(not LINUX, reason="the /proc path exists on Linux only")
+def test_threads_of_this_process_follow_threads_starting_and_ending() -> None:
+    import threading
+
+    probe = SystemProbe()
+    release = threading.Event()
+    try:
+        before = probe.read().values["aimax_process_threads"]
+        assert before == psutil.Process().num_threads()
+        threads = [threading.Thread(target=release.wait) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        assert probe.read().values["aimax_process_threads"] == before + 3
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join()
+    assert probe.read().values["aimax_process_threads"] == before
+    probe.close()
+
+
+@pytest.mark.skipif(not LINUX, reason="the /proc path exists on Linux only")
+@pytest.mark.parametrize("position", [0, 3, -1])
+def test_a_failure_mid_read_keeps_every_other_figure_exact(
+    monkeypatch: pytest.MonkeyPatch, position: int
+) -> None:
+    """One reader failing in the middle: the readers after it still run, once each."""
+    probe = SystemProbe()
+    probe.read()
+    time.sleep(0.05)  # a few clock ticks: the CPU percentages have a value next time
+    calls: list[str] = []
+    readers = []
+    for names, reader in probe._readers:
+
+        def counted(
+            values: dict[str, float], reader: object = reader, name: str = names[0]
+        ) -> None:
+            calls.append(name)
+            reader(values)  # type: ignore[operator]
+
+        readers.append((names, counted))
+    broken = readers[position][0]
+    readers[position] = (broken, _denied)
+    monkeypatch.setattr(probe, "_readers", readers)
+    reading = probe.read()
+    probe.close()
+    assert set(reading.failures) == set(broken)
+    others = [names[0] for names, _ in readers if names != broken]
+    assert sorted(calls) == sorted(others)  # none skipped, none run twice
+    for name in PROBE_METRICS:
+        if name not in broken and name != "aimax_process_context_switches_total":
+            assert name in reading.values, name

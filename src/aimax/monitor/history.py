@@ -140,6 +140,14 @@ class MetricSummary:
         }
 
 
+def _total(points: list[float]) -> float:
+    """The exact sum; NaN when a point is NaN or when +inf and -inf both occur."""
+    try:
+        return math.fsum(points)
+    except ValueError:  # -inf + inf
+        return _NAN
+
+
 def percentile(values: list[float], q: float) -> float:
     """The ``q`` quantile (0..1) of ``values`` with linear interpolation.
 
@@ -321,17 +329,27 @@ class History:
         bucket_id = self._open
         slot = bucket_id % self._b
         self._bucket_ids[slot] = float(bucket_id)
-        indices = self._ring_indices(self._open_seq)
-        horizon = bucket_id - max(self._b, math.ceil(self._n / max(1, len(indices) or 1)))
+        first = max(self._open_seq, self._seq - self._n)
+        count = self._seq - first
+        horizon = bucket_id - max(self._b, math.ceil(self._n / max(1, count)))
+        # the bucket's points are one or two contiguous runs of the ring: slice in C
+        start = first % self._n
+        end = start + count
+        runs = [(start, end)] if end <= self._n else [(start, self._n), (0, end - self._n)]
         stale: list[str] = []
         for key, column in self._columns.items():
             ring = column.ring
-            points = [ring[i] for i in indices]
-            points = [v for v in points if not isnan(v)]
+            points = ring[runs[0][0] : runs[0][1]].tolist()  # one boxing pass, then C loops
+            if len(runs) > 1:
+                points += ring[runs[1][0] : runs[1][1]].tolist()
+            total = _total(points)
+            if isnan(total):  # some instants had no value: keep the others
+                points = [v for v in points if not isnan(v)]
+                total = _total(points)
             if points:
                 column.mins[slot] = min(points)
                 column.maxs[slot] = max(points)
-                column.sums[slot] = math.fsum(points)
+                column.sums[slot] = total
                 column.counts[slot] = float(len(points))
                 column.last_bucket = bucket_id
             else:

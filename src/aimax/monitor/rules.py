@@ -264,6 +264,7 @@ class _State:
 
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+_NO_NAMES: frozenset[str] = frozenset()
 
 
 class RuleEngine:
@@ -314,6 +315,8 @@ class RuleEngine:
         """
         events: list[AlertEvent] = []
         states = self._states
+        # rules holding a state (pending or firing or cooling down): usually none
+        tracked_rules = {name for name, _ in states} if states else _NO_NAMES
         for rule in self._rules.values():
             if series is None:
                 targets: Sequence[tuple[str, Mapping[str, str]]] = (
@@ -321,26 +324,29 @@ class RuleEngine:
                 )
             else:
                 targets = series.get(rule.metric, ())
+            tracked = rule.name in tracked_rules
+            if not targets and not tracked:
+                continue
             violated = _OPS[rule.comparison]
             threshold = float(rule.threshold)
             plain = rule.function == "value"
+            labelled = bool(rule.labels)
             seen: set[str] = set()
             for key, labels in targets:
-                if rule.labels and not rule.matches(labels):
+                if labelled and not rule.matches(labels):
                     continue
-                seen.add(key)
                 if plain:
                     value = values.get(key)
                 elif reducer is None:
                     value = None
                 else:
                     value = reducer.reduce(key, rule.function, rule.window_seconds, now)
-                if (value is None or not violated(value, threshold)) and (
-                    not states or (rule.name, key) not in states
-                ):
+                if tracked:
+                    seen.add(key)
+                elif value is None or not violated(value, threshold):
                     continue  # idle and fine: the common case, nothing to do
                 self._step(rule, key, labels, value, now, events)
-            if not states:
+            if not tracked:
                 continue
             # series of this rule that were not evaluated this time: no value
             for (name, key), state in list(states.items()):
