@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import multiprocessing as mp
 import socket
 import subprocess
 import threading
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.exceptions import InvalidResponse, NoScriptError, ResponseError
 
 from aimax._clock import FakeClock
 from aimax._metrics import MetricSample
@@ -28,7 +30,12 @@ from aimax.errors import (
 )
 from aimax.ratelimit import APIRateLimiter, Priority, RateLimit, RequestKind
 from aimax.ratelimit._window import Charge
-from aimax.ratelimit.redis_backend import RedisBackend, RedisBackendStatistics, limiter_script
+from aimax.ratelimit.redis_backend import (
+    RedisBackend,
+    RedisBackendStatistics,
+    _read_reply,
+    limiter_script,
+)
 
 pytestmark = pytest.mark.redis
 
@@ -106,6 +113,84 @@ def test_one_round_trip_per_attempt(
     after = redis_client.info("commandstats")
     assert round_trips(before, after) == 20
     assert after["cmdstat_evalsha"]["calls"] - before["cmdstat_evalsha"]["calls"] == 20
+
+
+def test_a_common_attempt_runs_time_one_hmget_and_one_rpush_per_pool(
+    make_backend: Callable[..., RedisBackend], redis_client: redis.Redis
+) -> None:
+    backend = make_backend()
+    charges = [charge("p", cap=100), charge("q", cap=100)]
+    assert backend.attempt(charges, ["ip"]).granted  # reads the empty logs, sets TTLs
+    before = redis_client.info("commandstats")
+    for _ in range(10):
+        assert backend.attempt(charges, ["ip"]).granted
+    after = redis_client.info("commandstats")
+    ran = {
+        key.removeprefix("cmdstat_"): row["calls"] - before.get(key, {}).get("calls", 0)
+        for key, row in after.items()
+    }
+    inside = {name: n for name, n in ran.items() if n and name not in {"info", "evalsha"}}
+    assert inside == {"time": 10, "hmget": 10, "rpush": 20}
+    assert backend.usage() == {"p": 11, "q": 11}
+
+
+def _child_attempts(backend: RedisBackend, n: int) -> None:
+    for _ in range(n):
+        if not backend.attempt([charge(cap=10_000)], []).granted or backend.degraded:
+            raise SystemExit(1)
+
+
+def test_a_forked_child_talks_on_its_own_connections(
+    make_backend: Callable[..., RedisBackend],
+) -> None:
+    backend = make_backend()
+    assert backend.attempt([charge(cap=10_000)], []).granted  # a connection is open
+    # parent and child attempt at the same time: on one shared socket their replies
+    # would cross (wrong answers, protocol errors or timeouts)
+    child = mp.get_context("fork").Process(target=_child_attempts, args=(backend, 300))
+    child.start()
+    for _ in range(300):
+        assert backend.attempt([charge(cap=10_000)], []).granted
+    child.join(30)
+    assert child.exitcode == 0
+    assert not backend.degraded
+    assert backend.usage()["p"] == 601
+
+
+class ChunkedSocket:
+    """Hands out ``data`` at most ``size`` bytes per recv, then b"" (closed)."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data = data
+        self.size = size
+
+    def recv(self, n: int) -> bytes:
+        chunk = self.data[: min(n, self.size)]
+        self.data = self.data[len(chunk) :]
+        return chunk
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 65536])
+def test_replies_are_read_whole_however_they_are_split(size: int) -> None:
+    def read(data: bytes) -> object:
+        return _read_reply(ChunkedSocket(data, size))  # type: ignore[arg-type]
+
+    assert read(b":1764346000123456\r\n") == 1764346000123456
+    assert read(b"*4\r\n:0\r\n:250\r\n:2\r\n:-3\r\n") == [0, 250, 2, -3]
+    assert read(b"$10\r\nnot a list\r\n") == b"not a list"
+    assert read(b"*3\r\n$-1\r\n*0\r\n$0\r\n\r\n") == [None, [], b""]
+    assert read(b"+OK\r\n") == b"OK"
+    with pytest.raises(NoScriptError):
+        read(b"-NOSCRIPT No matching script.\r\n")
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        read(b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n")
+    with pytest.raises(InvalidResponse):
+        read(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    if size > 12:  # both in one recv: a second reply to one command is an error
+        with pytest.raises(InvalidResponse):
+            read(b":12\r\n:13\r\n")
+    with pytest.raises(redis.ConnectionError):
+        read(b"*2\r\n:1\r\n")  # the server closed the connection mid-reply
 
 
 def test_keys_are_prefixed_and_expire_when_idle(

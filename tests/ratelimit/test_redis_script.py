@@ -122,6 +122,28 @@ def test_linked_pools_are_all_or_nothing(script: Script) -> None:
     assert script.usage([("p", 1_000_000), ("q", 1_000_000)], T0)[:2] == [0, 3]
 
 
+def test_a_refused_attempt_leaves_every_log_as_it_was(script: Script) -> None:
+    plan = [("p", 1, 10, 1_000_000), ("q", 2, 3, 1_000_000)]
+    assert script.attempt(plan, [], T0)[0] == 1  # bookkeeping written: later ones are quick
+    # p has room and is charged first, then q is short: p's unit must be taken back
+    assert script.attempt(plan, [], T0 + 10) == [0, 1_000_000 - 10, 2, 0]
+    assert script.client.llen(script.key("p")) == 1
+    assert script.client.llen(script.key("q")) == 2
+    assert script.usage([("p", 1_000_000), ("q", 1_000_000)], T0 + 20)[:2] == [1, 2]
+    assert script.attempt([("p", 9, 10, 1_000_000)], [], T0 + 20)[0] == 1
+
+
+def test_an_expired_freeze_or_reservation_leaves_nothing_behind(script: Script) -> None:
+    w = 1_000_000
+    script.rejoin([("p", w, 2, [])], 0, T0)  # reserves 2 until T0 + w
+    assert script.freeze("ip", T0 + 500, T0) == T0 + 500
+    assert script.attempt([("p", 3, 5, w)], ["ip"], T0 + 500)[0] == 1
+    assert script.attempt([("p", 1, 5, w)], ["ip"], T0 + 600)[:3] == [0, w - 600, 1]
+    # the reservation ends at T0 + w: its 2 units are free again, the 3 granted stay
+    assert script.attempt([("p", 2, 5, w)], ["ip"], T0 + w)[0] == 1
+    assert script.usage([("p", w)], T0 + w)[0] == 5
+
+
 def test_granted_reply_carries_the_grant_time(script: Script) -> None:
     assert script.attempt([("p", 1, 1, 10)], [], T0 + 7) == [1, 0, 0, T0 + 7]
 

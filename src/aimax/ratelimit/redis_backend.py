@@ -8,6 +8,12 @@ all or answers how long to wait. The rules are those of
 :class:`~aimax.ratelimit.backend.LimiterBackend`, which the contract tests check on
 both backends.
 
+The synchronous calls skip redis-py's per-command machinery: the ``EVALSHA`` of each
+(charges, scopes) combination is encoded once, and sent on connections this backend
+keeps for itself (opened by redis-py, so TLS, AUTH and SELECT are its; spoken in
+RESP2; a forked child opens its own), whose replies it parses itself. The asyncio
+calls go through ``redis.asyncio``.
+
 Keys live under ``{prefix}:`` (a hash tag, so a Redis Cluster keeps them on one
 slot): ``{prefix}:pool:<name>`` is a pool's log (one element per unit), ``{prefix}:ctl``
 the frozen scopes, reservations and per-pool bookkeeping; every key expires once idle
@@ -42,7 +48,9 @@ import asyncio
 import hashlib
 import logging
 import math
+import os
 import re
+import socket
 import threading
 import weakref
 from collections import deque
@@ -109,6 +117,123 @@ def _redact(url: str) -> str:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+# ------------------------------------------------------------------ the wire (sync path)
+
+
+def _error_reply(text: str) -> ResponseError:
+    """An error reply as redis-py's exception class for it (e.g. NoScriptError)."""
+    try:  # redis-py's own mapping (a private module: kept out of the import path)
+        from redis._parsers.base import BaseParser
+    except ImportError:  # pragma: no cover - every redis-py this project allows has it
+        if text.startswith("NOSCRIPT"):
+            return NoScriptError(text)
+        return ResponseError(text)
+    parse: Any = BaseParser.parse_error  # untyped in redis-py
+    error: ResponseError = parse(text)
+    return error
+
+
+class _Incomplete(Exception):
+    """The reply read so far ends before its last byte."""
+
+
+def _parse(buf: bytes, pos: int) -> tuple[Any, int]:
+    """One RESP value of ``buf`` at ``pos``: (value, position after it).
+
+    Error replies come back as :class:`ResponseError` instances (redis-py's classes,
+    e.g. :class:`NoScriptError`); bulk strings as bytes. Raises :class:`_Incomplete`
+    when ``buf`` ends first, :class:`InvalidResponse` on bytes that are not RESP.
+    """
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        raise _Incomplete
+    kind = buf[pos]
+    line = buf[pos + 1 : end]
+    pos = end + 2
+    try:
+        if kind in {58, 40}:  # ':' integer, '(' big number
+            return int(line), pos
+        if kind in {42, 126}:  # '*' array, '~' set
+            n = int(line)
+            if n < 0:
+                return None, pos
+            items = []
+            for _ in range(n):
+                item, pos = _parse(buf, pos)
+                items.append(item)
+            return items, pos
+        if kind in {36, 61, 33}:  # '$' bulk, '=' verbatim, '!' error
+            n = int(line)
+            if n < 0:
+                return None, pos
+            if len(buf) < pos + n + 2:
+                raise _Incomplete
+            data = buf[pos : pos + n]
+            if kind == 33:
+                return _error_reply(data.decode(errors="replace")), pos + n + 2
+            return data, pos + n + 2
+        if kind == 45:  # '-' error
+            return _error_reply(line.decode(errors="replace")), pos
+        if kind == 43:  # '+' status
+            return line, pos
+        if kind == 95:  # '_' null
+            return None, pos
+    except ValueError:
+        pass
+    raise InvalidResponse(f"Protocol error: {buf[:64]!r}")
+
+
+def _read_reply(sock: socket.socket) -> Any:
+    """Read one reply from ``sock``; raise it when it is an error reply."""
+    buf = sock.recv(65536)
+    while True:
+        if not buf:
+            raise RedisConnectionError("Connection closed by server.")
+        if buf[0] == 58 and buf.endswith(b"\r\n"):  # ':<int>\r\n', a granted attempt
+            try:
+                return int(buf[1:-2])
+            except ValueError:
+                raise InvalidResponse(f"Protocol error: {buf[:64]!r}") from None
+        try:
+            value, pos = _parse(buf, 0)
+        except _Incomplete:
+            more = sock.recv(65536)
+            if not more:
+                raise RedisConnectionError("Connection closed by server.") from None
+            buf += more
+            continue
+        if pos != len(buf):
+            raise InvalidResponse(f"Protocol error: unexpected bytes after a reply: {buf!r:.200}")
+        if isinstance(value, ResponseError):
+            raise value
+        return value
+
+
+def _close_all(client: redis.Redis, conns: set[Any]) -> None:
+    """Close a backend's redis-py client and its dedicated connections."""
+    for conn in list(conns):
+        conn.disconnect()
+    client.close()
+
+
+_LIVE: weakref.WeakSet[RedisBackend] = weakref.WeakSet()
+_fork_hook: list[bool] = []  # registered with the first backend, not at import
+
+
+def _after_fork() -> None:
+    # a forked child must not talk on its parent's sockets: it opens its own
+    for backend in list(_LIVE):
+        backend._idle.clear()
+        backend._conns.clear()
+
+
+def _track(backend: RedisBackend) -> None:
+    if not _fork_hook:
+        _fork_hook.append(True)
+        os.register_at_fork(after_in_child=_after_fork)
+    _LIVE.add(backend)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -289,7 +414,10 @@ class RedisBackend:
         self._last_error: str | None = None
         self._closed = False
         self._grants = threading.local()
-        self._finalizer = weakref.finalize(self, self._client.close)
+        self._idle: list[Any] = []  # dedicated connections not in use (see _send)
+        self._conns: set[Any] = set()  # every dedicated connection, to close them
+        self._finalizer = weakref.finalize(self, _close_all, self._client, self._conns)
+        _track(self)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisBackend:
@@ -672,20 +800,53 @@ unix://, got 'http://localhost'
 
     # ------------------------------------------------------------------ sync driver
 
+    def _connection(self) -> Any:
+        """A new dedicated connection (see :meth:`_send`), not yet connected."""
+        pool: Any = self._client.connection_pool
+        kwargs = dict(pool.connection_kwargs)
+        # RESP2: no push messages can slip in between a command and its reply
+        kwargs["protocol"] = 2
+        if "maint_notifications_config" in kwargs:  # redis-py >= 7: RESP3-only feature
+            kwargs["maint_notifications_config"] = None
+            kwargs.pop("maint_notifications_pool_handler", None)
+        conn = pool.connection_class(**kwargs)
+        with self._lock:
+            self._conns.add(conn)
+        return conn
+
     def _send(self, packed: bytes) -> Any:
-        """Send one pre-encoded command on a pooled connection and read its reply."""
-        pool = self._client.connection_pool
-        conn: Any = pool.get_connection()  # redis-py leaves parts of Connection untyped
+        """Send one pre-encoded command and read its reply, on a dedicated connection.
+
+        The hot path: a connection is taken from this backend's own idle list (not
+        redis-py's pool, whose bookkeeping costs more than the server's work), the
+        bytes go straight to its socket and the reply is parsed by :func:`_read_reply`.
+        redis-py still opens the connection (TLS, AUTH, SELECT).
+        """
+        idle = self._idle
         try:
-            conn.send_packed_command((packed,))
-            return conn.read_response()
+            conn = idle.pop()
+        except IndexError:
+            conn = self._connection()
+        try:
+            sock = conn._sock
+            if sock is None:
+                conn.connect()
+                sock = conn._sock
+            sock.sendall(packed)
+            reply = _read_reply(sock)
         except ResponseError:
-            raise  # an error reply: the connection is in a clean state
-        except BaseException:
-            conn.disconnect()  # no reply read (timeout, reset): never reuse this one
+            idle.append(conn)  # an error reply: the connection is in a clean state
             raise
-        finally:
-            pool.release(conn)
+        except BaseException as exc:
+            conn.disconnect()  # no reply read (timeout, reset): never reuse the socket
+            idle.append(conn)
+            if isinstance(exc, TimeoutError):
+                raise RedisTimeoutError(f"Timeout reading from Redis: {exc}") from exc
+            if isinstance(exc, OSError):
+                raise RedisConnectionError(f"Error talking to Redis: {_describe(exc)}") from exc
+            raise
+        idle.append(conn)
+        return reply
 
     def _eval(
         self, keys: Sequence[str], args: Sequence[str | int], packed: bytes | None = None

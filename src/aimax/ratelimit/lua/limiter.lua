@@ -29,27 +29,104 @@
 -- attempt answers the grant time alone (the cheapest reply to parse); a refused one
 -- {0, wait, index of the short pool (0: frozen), frozen until (0: not frozen)}, and
 -- {-1, 0, index, 0} when a pool could never hold the request.
+--
+-- Cost: the script's work adds to every acquire's round trip. The common attempt
+-- (granted at once; nothing frozen or reserved; no pool whose head may have expired
+-- or whose TTL is due) runs a fast path of four commands for two pools: TIME, one
+-- HMGET of the control fields and one RPUSH per pool, making no closure, table or
+-- string. Everything else (refusals, head reads, TTLs, peeks, the other operations)
+-- runs the general code, which answers exactly as if the fast path had not run.
 
 local PAGE = 8  -- list elements read at the head per LRANGE
 
-local op = ARGV[1]
+local call = redis.call
+local tonumber = tonumber
+local op = ARGV[1] or ''
 local fixed_now = nil
-if op == 'A' or op == 'P' or op == 'F' or op == 'U' or op == 'R' then
+if op < 'a' then  -- upper case: the tests' fixed time
   fixed_now = tonumber(ARGV[#ARGV])
   op = string.lower(op)
+end
+local now = nil  -- the time and control fields the fast path read (the general
+local ctl = nil  -- path below reuses them)
+
+if op == 'a' then
+  -- The fast path: the common attempt (nothing frozen or reserved, no pool whose head
+  -- may have expired or whose TTL is due, room in every pool) in TIME, one HMGET and
+  -- one RPUSH per pool, with no closure, table or string made here: the script's
+  -- own work is a fixed cost of every acquire. Anything else is handed, unchanged,
+  -- to the general path below (after undoing this path's pushes), which answers it.
+  -- Lua turns the numeric strings of ARGV and of the replies into numbers in
+  -- arithmetic, so `a - b > 0` compares without tonumber.
+  local n = tonumber(ARGV[2])
+  local m = tonumber(ARGV[3])
+  if fixed_now then
+    now = fixed_now
+  else
+    local t = redis.call('TIME')
+    now = t[1] * 1000000 + t[2]
+  end
+  local fbase = 4 + 3 * n
+  ctl = call('HMGET', KEYS[1], unpack(ARGV, fbase, fbase + m + 5 * n - 1))
+  local plain = true
+  for i = 1, m do
+    local u = ctl[i]
+    if u and u - now > 0 then plain = false end
+  end
+  local c = m  -- pool p's fields are ctl[c + 1 .. c + 5]: r, e, h, d, x
+  for p = 1, n do
+    local head_leaves = ctl[c + 3]
+    local ttl_set = ctl[c + 5]
+    if (ctl[c + 1] and ctl[c + 2] - now > 0)
+      or not head_leaves or now - head_leaves >= 0
+      or not ttl_set or now - ttl_set - ARGV[3 + 3 * p] >= 0 then
+      plain = false
+      break
+    end
+    c = c + 5
+  end
+  if plain then
+    local pushed = 0
+    c = m
+    for p = 1, n do
+      local o = 1 + 3 * p
+      local cost = ARGV[o]
+      local key = KEYS[p + 1]
+      local len
+      if cost == '1' then
+        len = call('RPUSH', key, now)  -- (an integral number is sent as its digits)
+      else
+        local units = {}
+        for q = 1, cost do units[q] = now end
+        len = call('RPUSH', key, unpack(units))
+      end
+      pushed = p
+      -- units now in the window = len - dead (expired head units); over the cap, or
+      -- a log that was empty (its TTL must be set): the general path decides
+      if len - (ctl[c + 4] or 0) - ARGV[o + 1] > 0 or len - cost == 0 then
+        plain = false
+        break
+      end
+      c = c + 5
+    end
+    if plain then return now end
+    for p = 1, pushed do
+      call('LTRIM', KEYS[p + 1], 0, -ARGV[1 + 3 * p] - 1)
+    end
+  end
 end
 
 local function now_us()
   if fixed_now then return fixed_now end
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+  return t[1] * 1000000 + t[2]  -- (Lua turns the two strings into numbers)
 end
 
 -- The expired units at the head of a pool's log (time <= horizon). Returns how many
 -- remain in the list and the time of the first live unit (nil when none). A whole
 -- page of expired units is walked past and, with trim, dropped.
 local function expired_head(key, horizon, trim)
-  local page = redis.call('LRANGE', key, 0, PAGE - 1)
+  local page = call('LRANGE', key, 0, PAGE - 1)
   local j = 1
   while j <= #page and tonumber(page[j]) <= horizon do j = j + 1 end
   if j <= #page then return j - 1, tonumber(page[j]) end
@@ -57,7 +134,7 @@ local function expired_head(key, horizon, trim)
   local offset = PAGE
   local first = nil
   while true do
-    page = redis.call('LRANGE', key, offset, offset + 4 * PAGE - 1)
+    page = call('LRANGE', key, offset, offset + 4 * PAGE - 1)
     j = 1
     while j <= #page and tonumber(page[j]) <= horizon do j = j + 1 end
     offset = offset + j - 1
@@ -65,38 +142,32 @@ local function expired_head(key, horizon, trim)
     if j <= #page or #page < 4 * PAGE then break end
   end
   if not trim then return offset, first end
-  redis.call('LTRIM', key, offset, -1)
+  call('LTRIM', key, offset, -1)
   return 0, first
 end
 
 -- Time (us) at which the unit at live position `k` (1 = oldest live unit) leaves the
 -- window, or nil when there is no such unit.
 local function unit_leaves(key, dead, k, win)
-  local ts = redis.call('LINDEX', key, dead + k - 1)
+  local ts = call('LINDEX', key, dead + k - 1)
   if not ts then return nil end
   return tonumber(ts) + win
 end
 
-local function stamps(ts, count)
-  local out = {}
-  local text = string.format('%d', ts)
-  for q = 1, count do out[q] = text end
-  return out
-end
-
 local function extend_ttl(key, ms)
-  local pttl = redis.call('PTTL', key)
-  if pttl < 0 or ms > pttl then redis.call('PEXPIRE', key, ms) end
+  local pttl = call('PTTL', key)
+  if pttl < 0 or ms > pttl then call('PEXPIRE', key, ms) end
 end
 
 if op == 'a' or op == 'p' then
   -- ARGV: op, n pools, m scopes, then per pool: cost, cap, window_us, then the m scope
   -- fields "f:<scope>", then per pool the fields r:, e:, h:, d:, x: + <pool> (see top).
+  -- (An attempt comes here only when the fast path above did not answer it.)
   local n = tonumber(ARGV[2])
   local m = tonumber(ARGV[3])
-  local now = now_us()
+  now = now or now_us()
   local fbase = 4 + 3 * n
-  local ctl = redis.call('HMGET', KEYS[1], unpack(ARGV, fbase, fbase + m + 5 * n - 1))
+  ctl = ctl or call('HMGET', KEYS[1], unpack(ARGV, fbase, fbase + m + 5 * n - 1))
   -- (the client never sends an attempt without pools or scopes)
   local frozen = 0
   for i = 1, m do
@@ -107,13 +178,15 @@ if op == 'a' or op == 'p' then
     end
   end
   if frozen > 0 then return {0, frozen - now, 0, frozen} end
+  local charge = op == 'a'
+  local stamp = nil  -- now as the text a log element holds
   local worst = -1
   local short = 0
   local pushed = 0
-  local scans = {}
-  local fresh = {}
+  local scans = nil  -- pool -> {expired units at the head, first live unit's time}
+  local due = nil  -- pool -> window, for the pools whose TTL is due (if granted)
   for p = 1, n do
-    local o = 4 + 3 * (p - 1)
+    local o = 1 + 3 * p
     local cost = tonumber(ARGV[o])
     local cap = tonumber(ARGV[o + 1])
     local win = tonumber(ARGV[o + 2])
@@ -125,22 +198,37 @@ if op == 'a' or op == 'p' then
       reserve_end = tonumber(ctl[c + 2])
       if reserve_end > now then reserved = tonumber(ctl[c + 1]) end
     end
-    local dead = tonumber(ctl[c + 4] or '0')
-    if now >= tonumber(ctl[c + 3] or '0') then
+    local dead = ctl[c + 4]
+    dead = dead and tonumber(dead) or 0
+    local head_leaves = ctl[c + 3]
+    if not head_leaves or now >= tonumber(head_leaves) then
       -- the head may have expired since it was last read: read it (else nothing has)
       local first
-      dead, first = expired_head(key, now - win, op == 'a')
+      dead, first = expired_head(key, now - win, charge)
+      scans = scans or {}
       scans[p] = {dead, first}
     end
     local used
-    if op == 'a' and short == 0 then
+    if charge and short == 0 then
       -- optimistic: charge now (RPUSH answers the new length), undo if anything is short
-      local len = redis.call('RPUSH', key, unpack(stamps(now, cost)))
+      stamp = stamp or string.format('%d', now)
+      local len
+      if cost == 1 then
+        len = call('RPUSH', key, stamp)
+      else
+        local units = {}
+        for q = 1, cost do units[q] = stamp end
+        len = call('RPUSH', key, unpack(units))
+      end
       used = len - cost - dead
-      fresh[p] = len == cost
+      local ttl_set = ctl[c + 5]
+      if len == cost or not ttl_set or now >= tonumber(ttl_set) + win then
+        due = due or {}
+        due[p] = win
+      end
       pushed = p
     else
-      used = redis.call('LLEN', key) - dead
+      used = call('LLEN', key) - dead
     end
     local excess = used + reserved + cost - cap
     if excess > 0 then
@@ -167,46 +255,49 @@ if op == 'a' or op == 'p' then
       end
     end
   end
-  if op == 'p' then
+  if not charge then
     if short > 0 then return {0, worst, short, 0} end
     return now
   end
   if short > 0 then
     for p = 1, pushed do
-      redis.call('LTRIM', KEYS[p + 1], 0, -tonumber(ARGV[4 + 3 * (p - 1)]) - 1)
+      call('LTRIM', KEYS[p + 1], 0, -tonumber(ARGV[1 + 3 * p]) - 1)
     end
+    due = nil
   end
-  -- remember per pool when its head next expires and how many expired units it
-  -- holds (so the next attempts need not read it), and keep the keys alive: a pool
-  -- key's TTL is set to two windows at most once a window
-  local updates = {}
-  local ctl_ttl = 0
-  for p = 1, n do
-    local win = tonumber(ARGV[4 + 3 * (p - 1) + 2])
-    local f = fbase + m + 5 * (p - 1)
-    local scan = scans[p]
-    if scan then
-      local next_expiry = 0
-      if scan[2] then
-        next_expiry = scan[2] + win
-      elseif short == 0 then
-        next_expiry = now + win
+  if scans or due then
+    -- remember per pool when its head next expires and how many expired units it
+    -- holds (so the next attempts need not read it), and keep the keys alive: a pool
+    -- key's TTL is set to two windows at most once a window
+    local updates = {}
+    local ctl_ttl = 0
+    for p = 1, n do
+      local f = fbase + m + 5 * (p - 1)
+      local scan = scans and scans[p]
+      if scan then
+        local next_expiry = 0
+        if scan[2] then
+          next_expiry = scan[2] + tonumber(ARGV[3 + 3 * p])
+        elseif short == 0 then
+          next_expiry = now + tonumber(ARGV[3 + 3 * p])
+        end
+        updates[#updates + 1] = ARGV[f + 2]
+        updates[#updates + 1] = string.format('%d', next_expiry)
+        updates[#updates + 1] = ARGV[f + 3]
+        updates[#updates + 1] = scan[1]
       end
-      updates[#updates + 1] = ARGV[f + 2]
-      updates[#updates + 1] = string.format('%d', next_expiry)
-      updates[#updates + 1] = ARGV[f + 3]
-      updates[#updates + 1] = scan[1]
+      local win = due and due[p]
+      if win then
+        call('PEXPIRE', KEYS[p + 1], 2 * math.floor(win / 1000) + 2)
+        updates[#updates + 1] = ARGV[f + 4]
+        updates[#updates + 1] = stamp
+        if 2 * win > ctl_ttl then ctl_ttl = 2 * win end
+      end
     end
-    if short == 0 and (fresh[p] or now >= tonumber(ctl[m + 5 * (p - 1) + 5] or '0') + win) then
-      redis.call('PEXPIRE', KEYS[p + 1], 2 * math.floor(win / 1000) + 2)
-      updates[#updates + 1] = ARGV[f + 4]
-      updates[#updates + 1] = string.format('%d', now)
-      if 2 * win > ctl_ttl then ctl_ttl = 2 * win end
+    if #updates > 0 then
+      call('HSET', KEYS[1], unpack(updates))
+      if ctl_ttl > 0 then extend_ttl(KEYS[1], math.floor(ctl_ttl / 1000) + 2) end
     end
-  end
-  if #updates > 0 then
-    redis.call('HSET', KEYS[1], unpack(updates))
-    if ctl_ttl > 0 then extend_ttl(KEYS[1], math.floor(ctl_ttl / 1000) + 2) end
   end
   if short > 0 then return {0, worst, short, 0} end
   return now
@@ -215,10 +306,10 @@ end
 if op == 'f' then
   -- ARGV: op, field "f:<scope>", until_us
   local until_us = tonumber(ARGV[3])
-  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '0')
+  local cur = tonumber(call('HGET', KEYS[1], ARGV[2]) or '0')
   local now = now_us()
   if until_us <= cur or until_us <= now then return cur end
-  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+  call('HSET', KEYS[1], ARGV[2], ARGV[3])
   extend_ttl(KEYS[1], math.floor((until_us - now) / 1000) + 2)
   return until_us
 end
@@ -227,12 +318,12 @@ if op == 'u' then
   -- ARGV: op, n pools, then per pool: window_us, then per pool the fields r:, e:
   local n = tonumber(ARGV[2])
   local now = now_us()
-  local ctl = redis.call('HMGET', KEYS[1], unpack(ARGV, 3 + n, 2 + 3 * n))
+  local ctl = call('HMGET', KEYS[1], unpack(ARGV, 3 + n, 2 + 3 * n))
   local out = {}
   for p = 1, n do
     local key = KEYS[p + 1]
     local dead = expired_head(key, now - tonumber(ARGV[2 + p]), false)
-    local used = redis.call('LLEN', key) - dead
+    local used = call('LLEN', key) - dead
     local rc = ctl[2 * p - 1]
     if rc and tonumber(ctl[2 * p]) > now then used = used + tonumber(rc) end
     out[p] = used
@@ -259,14 +350,14 @@ if op == 'r' then
     i = i + 3 + 2 * k
   end
   local fields = i
-  local ctl = redis.call('HMGET', KEYS[1], unpack(ARGV, fields, fields + 2 * n - 1))
+  local ctl = call('HMGET', KEYS[1], unpack(ARGV, fields, fields + 2 * n - 1))
   local longest = 0
   for p = 1, n do
     local win, reserve, at, k = specs[p][1], specs[p][2], specs[p][3], specs[p][4]
     local key = KEYS[p + 1]
     if k > 0 then
       local units = {}
-      for _, ts in ipairs(redis.call('LRANGE', key, 0, -1)) do
+      for _, ts in ipairs(call('LRANGE', key, 0, -1)) do
         ts = tonumber(ts)
         if ts + win > now then units[#units + 1] = ts end
       end
@@ -277,27 +368,27 @@ if op == 'r' then
         end
       end
       table.sort(units)
-      redis.call('DEL', key)
+      call('DEL', key)
       local flat = {}
       for q = 1, #units do
         flat[#flat + 1] = string.format('%d', units[q])
         if #flat >= 1000 then
-          redis.call('RPUSH', key, unpack(flat))
+          call('RPUSH', key, unpack(flat))
           flat = {}
         end
       end
-      if #flat > 0 then redis.call('RPUSH', key, unpack(flat)) end
-      if #units > 0 then redis.call('PEXPIRE', key, 2 * math.floor(win / 1000) + 2) end
+      if #flat > 0 then call('RPUSH', key, unpack(flat)) end
+      if #units > 0 then call('PEXPIRE', key, 2 * math.floor(win / 1000) + 2) end
       -- the log changed under the attempts' bookkeeping: make the next one read it
       local pool = string.sub(ARGV[fields + 2 * (p - 1)], 3)
-      redis.call('HDEL', KEYS[1], 'h:' .. pool, 'd:' .. pool, 'x:' .. pool)
+      call('HDEL', KEYS[1], 'h:' .. pool, 'd:' .. pool, 'x:' .. pool)
     end
     local rend = ctl[2 * p]
     local in_force = rend and tonumber(rend) > now
     if reserve > 0 and not in_force then
       local field = ARGV[fields + 2 * (p - 1)]
       local efield = ARGV[fields + 2 * (p - 1) + 1]
-      redis.call('HSET', KEYS[1], field, reserve, efield, string.format('%d', now + hold + win))
+      call('HSET', KEYS[1], field, reserve, efield, string.format('%d', now + hold + win))
       if hold + win > longest then longest = hold + win end
     end
   end
@@ -305,4 +396,4 @@ if op == 'r' then
   return now
 end
 
-return redis.error_reply('aimax limiter script: unknown operation ' .. tostring(op))
+return redis.error_reply('aimax limiter script: unknown operation ' .. tostring(ARGV[1]))
