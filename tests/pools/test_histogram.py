@@ -71,22 +71,31 @@ def test_percentiles_at_once_equal_one_at_a_time(samples: list[int]) -> None:
 @given(st.lists(st.tuples(st.integers(-5, 2**50), st.integers(-5, 2**50)), max_size=200))
 def test_drain_moves_every_packed_pair_into_both_histograms(pairs: list[tuple[int, int]]) -> None:
     pending = [h.pack(wait, run) for wait, run in pairs]
-    wait_hist, run_hist = h.new_histogram(), h.new_histogram()
+    wait_hist, run_hist = h.Histogram(), h.Histogram()
     assert h.drain(pending, wait_hist, run_hist) == len(pairs)
     assert pending == []
     expected_wait, expected_run = h.new_histogram(), h.new_histogram()
     for wait, run in pairs:
         expected_wait[h.bucket(wait)] += 1
         expected_run[h.bucket(run)] += 1
-    assert wait_hist == expected_wait
-    assert run_hist == expected_run
+    assert _as_counter(wait_hist) == expected_wait
+    assert _as_counter(run_hist) == expected_run
+    qs = (0.5, 0.95, 0.99)
+    for dense, sparse in ((wait_hist, expected_wait), (run_hist, expected_run)):
+        assert dense.total == len(pairs)
+        got, want = dense.percentiles(qs), h.percentiles(sparse, qs)
+        assert got == want or (not pairs and all(map(math.isnan, got + want)))
+
+
+def _as_counter(hist: h.Histogram) -> dict[int, int]:
+    return {i: c for i, c in enumerate(hist.counts) if c}
 
 
 def test_drain_while_the_owner_appends_loses_and_repeats_nothing() -> None:
     import threading
 
     pending: list[int] = []
-    wait_hist, run_hist = h.new_histogram(), h.new_histogram()
+    wait_hist, run_hist = h.Histogram(), h.Histogram()
     total = 200_000
     done = threading.Event()
 
@@ -103,9 +112,9 @@ def test_drain_while_the_owner_appends_loses_and_repeats_nothing() -> None:
     thread.join()
     drained += h.drain(pending, wait_hist, run_hist)
     assert drained == total
-    assert sum(wait_hist.values()) == total
-    assert run_hist == {h.bucket(7): total}
+    assert wait_hist.total == sum(wait_hist.counts) == total
+    assert _as_counter(run_hist) == {h.bucket(7): total}
     expected = h.new_histogram()
     for i in range(5000):
         expected[h.bucket(i)] += total // 5000
-    assert wait_hist == expected
+    assert _as_counter(wait_hist) == expected

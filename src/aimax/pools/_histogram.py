@@ -2,14 +2,13 @@
 
 Each power of two is split into 16 linear sub-buckets, so a bucket is at most ~6 %
 wide (relative error of a reported percentile at most ~3 % with mid-bucket values).
-A histogram is a :class:`collections.Counter` of bucket indices: only the buckets
-that were hit exist, so merging and reading percentiles cost what the data holds
-(a few dozen buckets), not the ~800 possible ones.
-
 Workers do not touch a shared histogram: each appends one packed int per task (the
 wait bucket and the run bucket, see :func:`pack`) to a list it owns, and whoever
-holds the pool's lock moves those lists into the pool's two histograms with
-:func:`drain`, counting in C.
+holds the pool's lock moves those lists into the pool's two :class:`Histogram`
+objects with :func:`drain`, counting in C. A :class:`Histogram` keeps dense counts
+and the range of buckets hit, so its percentiles are one C pass over that range
+(a few hundred buckets at most), not over the ~800 possible ones. The functions on
+plain mappings (:func:`new_histogram`, :func:`percentiles`) serve small cases.
 
     >>> h = new_histogram()
     >>> for ns in (1_000, 2_000, 3_000, 4_000):
@@ -29,6 +28,7 @@ from operator import and_, itemgetter, rshift
 __all__ = [
     "PACK_BITS",
     "SIZE",
+    "Histogram",
     "bucket",
     "bucket_value",
     "drain",
@@ -82,7 +82,64 @@ def bucket_value(index: int) -> float:
     return low + ((1 << shift) - 1) / 2.0
 
 
-def drain(pending: list[int], wait: Counter[int], run: Counter[int]) -> int:
+class Histogram:
+    """Dense bucket counts, with a total per octave (lock-free: the owner locks).
+
+    A quantile is found in two short cumulative passes (in C): over the octaves hit,
+    then over the 16 buckets of the octave holding it; never over every bucket.
+    """
+
+    __slots__ = ("counts", "high", "low", "octaves", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * SIZE
+        self.octaves = [0] * (SIZE >> SUB_BITS)  # counts summed per 16 buckets
+        self.low = SIZE >> SUB_BITS  # first octave hit (none yet)
+        self.high = -1  # last octave hit
+        self.total = 0
+
+    def add(self, index: int, count: int = 1) -> None:
+        """Count ``count`` durations in bucket ``index``."""
+        self.counts[index] += count
+        octave = index >> SUB_BITS
+        self.octaves[octave] += count
+        self.total += count
+        self.low = min(self.low, octave)
+        self.high = max(self.high, octave)
+
+    def update(self, counts: Mapping[int, int]) -> None:
+        """Add a mapping of bucket -> count (a :class:`~collections.Counter`)."""
+        dense = self.counts
+        octaves = self.octaves
+        low, high = self.low, self.high
+        for index, count in counts.items():
+            dense[index] += count
+            octave = index >> SUB_BITS
+            octaves[octave] += count
+            low = min(low, octave)
+            high = max(high, octave)
+            self.total += count
+        self.low, self.high = low, high
+
+    def percentiles(self, qs: Sequence[float]) -> list[float]:
+        """Several quantiles (0 < q <= 1) in ns: NaN each when nothing was counted."""
+        total = self.total
+        if total <= 0:
+            return [float("nan")] * len(qs)
+        low = self.low
+        by_octave = list(accumulate(self.octaves[low : self.high + 1]))
+        out = []
+        for q in qs:
+            rank = max(1, -int(-q * total // 1))  # ceil(q * total), at least the first
+            i = bisect_left(by_octave, rank)
+            before = by_octave[i - 1] if i else 0
+            first = (low + i) << SUB_BITS
+            within = list(accumulate(self.counts[first : first + SUB]))
+            out.append(bucket_value(first + bisect_left(within, rank - before)))
+        return out
+
+
+def drain(pending: list[int], wait: Histogram, run: Histogram) -> int:
     """Move the packed pairs in ``pending`` into ``wait`` and ``run``; returns how many.
 
     Safe while ``pending``'s owner appends to it: the slice and the deletion are each
@@ -95,9 +152,10 @@ def drain(pending: list[int], wait: Counter[int], run: Counter[int]) -> int:
         return 0
     batch = pending[:n]
     del pending[:n]
-    # Counter.update of an iterable counts in C; map/rshift/and_ run in C too
-    wait.update(map(rshift, batch, repeat(PACK_BITS, n)))
-    run.update(map(and_, batch, repeat(_MASK, n)))
+    # Counter() of an iterable counts in C; map/rshift/and_ run in C too: the Python
+    # loop is over the distinct buckets only
+    wait.update(Counter(map(rshift, batch, repeat(PACK_BITS, n))))
+    run.update(Counter(map(and_, batch, repeat(_MASK, n))))
     return n
 
 

@@ -230,8 +230,8 @@ class ResizablePool:
         # folded from retired workers and caller-run tasks, guarded by the lock
         self._done = _Worker()
         # every task's latency buckets once folded from the workers, guarded by the lock
-        self._wait_hist = _histogram.new_histogram()
-        self._run_hist = _histogram.new_histogram()
+        self._wait_hist = _histogram.Histogram()
+        self._run_hist = _histogram.Histogram()
         self._folded = 0  # tasks folded into the histograms so far
         # (tasks folded, wait p50/p95/p99 ns, run p50/p95/p99 ns) as last computed
         self._percentiles: tuple[int, list[float], list[float]] = (0, _NAN3, _NAN3)
@@ -360,8 +360,8 @@ class ResizablePool:
                 done.completed += 1
             done.wait_ns += start - submitted
             done.run_ns += end - start
-            self._wait_hist[_histogram.bucket(start - submitted)] += 1
-            self._run_hist[_histogram.bucket(end - start)] += 1
+            self._wait_hist.add(_histogram.bucket(start - submitted))
+            self._run_hist.add(_histogram.bucket(end - start))
             self._folded += 1
 
     async def submit_async(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
@@ -668,8 +668,8 @@ class ResizablePool:
                 # the percentiles change only when tasks were folded since last time
                 cached = self._percentiles = (
                     folded,
-                    _histogram.percentiles(self._wait_hist, _QUANTILES),
-                    _histogram.percentiles(self._run_hist, _QUANTILES),
+                    self._wait_hist.percentiles(_QUANTILES),
+                    self._run_hist.percentiles(_QUANTILES),
                 )
             done = self._done
             completed, failed = done.completed, done.failed
