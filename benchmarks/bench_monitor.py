@@ -9,23 +9,37 @@ not count) per operation, as the median and the best of several rounds, for:
   issue's baseline), and ``prometheus_client``'s own ``ProcessCollector`` and
   ``GCCollector`` (what a default Prometheus client pays per scrape);
 * our probe through psutil and through ``/proc`` directly;
-* the in-process parts (GC collector, three component sources);
-* one full ``collect_metrics()`` (probe + GC + sources + history + default rules).
+* each REAL component as the monitor reads it (``metric_values()``): the MAX
+  limiter, a pool manager with four pools of eight workers, a memory manager with a
+  cache;
+* one full ``collect_metrics()`` with those three components registered (probe +
+  GC + components + history + default rules), twice: with the components idle, and
+  busy (a "bot" thread works alongside: limiter requests, tasks in every pool, cache
+  writes, so the components' cached figures go stale between samples). Only the
+  sampling thread's CPU time is counted.
 
-Then runs the real sampler thread at 1 Hz and reports the monitor's share of one
-core, both as the monitor measures itself and as the process CPU consumed while the
-main thread sleeps. Writes ``benchmarks/results/monitor.json``.
+Then runs the real sampler thread at 1 Hz with those components while the bot
+thread keeps them busy (~100 requests and ~100 tasks a second), and reports the
+monitor's share of one core as the monitor measures itself.
+
+On this kind of machine (a small VM) a sample taken after the thread slept costs
+several times a back-to-back one: even 1 ms of sleep doubles it (cold caches), and
+the 1 Hz sampler sleeps a second between samples. The "spaced" column shows it.
+
+The verdict uses the busy figures. Writes ``benchmarks/results/monitor.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
 import platform
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,63 +48,59 @@ import psutil
 from prometheus_client import GCCollector, ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from aimax._metrics import MetricSample
+from aimax.errors import WouldBlock
+from aimax.memory import BoundedLRUCache, MemoryManager
 from aimax.monitor import ResourceMonitor, SystemProbe
+from aimax.pools import PoolConfig, ThreadPoolManager
+from aimax.ratelimit import APIRateLimiter
 
 TARGET_SAMPLE_US = 150.0
 TARGET_CORE_SHARE = 0.0005  # 0.05 % of one core
+IDLE = "aimax: full sample, 3 idle components"
+BUSY = "aimax: full sample, 3 busy components"
+POOLS = ("market_data", "strategy", "orders", "io")
 
 
-class FixedSource:
-    """A component's ``metric_samples()``: a prepared list (its own cost is not ours)."""
+class Components:
+    """The three components a bot registers with its monitor, really built."""
 
-    def __init__(self, samples: Sequence[MetricSample]) -> None:
-        self._samples = list(samples)
+    def __init__(self) -> None:
+        self.limiter = APIRateLimiter.for_max()
+        self.pools = ThreadPoolManager({name: PoolConfig(min_size=8, max_size=8) for name in POOLS})
+        self.memory = MemoryManager()
+        self.cache: BoundedLRUCache[int, bytes] = BoundedLRUCache(
+            max_items=10_000, name="orderbooks", manager=self.memory
+        )
+        self._kinds = list(self.limiter.kinds)
+        self._step = 0
+        for _ in range(4):  # every pool has run tasks; several limiter kinds granted
+            self.work(8)
 
-    def metric_samples(self) -> Sequence[MetricSample]:
-        return self._samples
-
-
-def _limiter() -> FixedSource:
-    samples = []
-    for pool in ("rest_public", "rest_private", "ws_message", "ws_connect"):
-        labels = {"pool": pool}
-        samples += [
-            MetricSample("aimax_ratelimit_utilisation_ratio", 0.4, labels),
-            MetricSample("aimax_ratelimit_granted_total", 1000, labels, "counter"),
-            MetricSample("aimax_ratelimit_units_total", 1200, labels, "counter"),
-            MetricSample("aimax_ratelimit_rejected_total", 3, labels, "counter"),
+    def work(self, tasks: int = 4) -> None:
+        """Some of what a bot does between two samples: requests, tasks, cache writes."""
+        step = self._step
+        self._step += 1
+        for i in range(4):
+            with contextlib.suppress(WouldBlock):  # a full window: refusals count too
+                self.limiter.try_acquire(self._kinds[(step + i) % len(self._kinds)])
+        futures = [
+            self.pools.submit_task(POOLS[i % len(POOLS)], sum, range(50)) for i in range(tasks)
         ]
-    samples += [
-        MetricSample("aimax_ratelimit_banned", 0),
-        MetricSample("aimax_ratelimit_bans_total", 0, {}, "counter"),
-    ]
-    return FixedSource(samples)
+        for future in futures:
+            future.result()
+        self.cache[step % 20_000] = b"x" * 64
 
+    def monitor(self, *, interval: float = 1.0) -> ResourceMonitor:
+        monitor = ResourceMonitor(interval=interval)
+        monitor.add_source("limiter", self.limiter)
+        monitor.add_source("pools", self.pools)
+        monitor.add_source("memory", self.memory)
+        return monitor
 
-def _pools() -> FixedSource:
-    samples = []
-    for pool in ("market_data", "strategy", "orders", "io", "default"):
-        labels = {"pool": pool}
-        samples += [
-            MetricSample("aimax_pool_size", 4, labels),
-            MetricSample("aimax_pool_active", 2, labels),
-            MetricSample("aimax_pool_queued", 1, labels),
-            MetricSample("aimax_pool_completed_total", 500, labels, "counter"),
-        ]
-    return FixedSource(samples)
-
-
-def _memory() -> FixedSource:
-    return FixedSource(
-        [
-            MetricSample("aimax_memory_rss_bytes", 80e6),
-            MetricSample("aimax_memory_budget_bytes", 512e6),
-            MetricSample("aimax_memory_pressure_level", 0),
-            MetricSample("aimax_memory_cache_items", 1000, {"cache": "orderbook"}),
-            MetricSample("aimax_memory_cache_bytes", 4e6, {"cache": "orderbook"}),
-        ]
-    )
+    def close(self) -> None:
+        self.memory.close()
+        self.pools.close()
+        self.limiter.close()
 
 
 def measure(fn: Callable[[], object], *, number: int, rounds: int, spaced: int) -> dict[str, float]:
@@ -123,6 +133,30 @@ def measure(fn: Callable[[], object], *, number: int, rounds: int, spaced: int) 
         "wall_us_median": statistics.median(wall),
         "cpu_us_spaced_median": statistics.median(cold),
     }
+
+
+class Bot:
+    """A thread doing a bot's work on the components until stopped."""
+
+    def __init__(self, parts: Components, pause: float) -> None:
+        self._parts = parts
+        self._pause = pause
+        self._stop = threading.Event()
+        self.rounds = 0
+        self._thread = threading.Thread(target=self._run, name="bench-bot", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._pause):
+            self._parts.work()
+            self.rounds += 1
+
+    def __enter__(self) -> Bot:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def psutil_baseline() -> Callable[[], object]:
@@ -175,48 +209,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     procfs_probe = SystemProbe(procfs=True)
     run("aimax: SystemProbe via /proc (default)", procfs_probe.read)
 
-    def full_monitor(procfs: bool) -> ResourceMonitor:
-        probe = SystemProbe(procfs=procfs)
-        monitor = ResourceMonitor(interval=1.0, probe=probe)
-        monitor.add_source("limiter", _limiter())
-        monitor.add_source("pools", _pools())
-        monitor.add_source("memory", _memory())
-        return monitor
+    parts = Components()
+    run("aimax: limiter.metric_values (MAX profile)", parts.limiter.metric_values)
+    run("aimax: pools.metric_values (4 pools x 8 workers)", parts.pools.metric_values)
+    run("aimax: memory.metric_values (1 cache)", parts.memory.metric_values)
 
     no_sources = ResourceMonitor(interval=1.0)
-    run("aimax: full sample, no sources", no_sources.collect_metrics)
-    monitor = full_monitor(procfs=True)
-    run("aimax: full sample (probe+GC+3 sources+history+rules)", monitor.collect_metrics)
-    monitor_ps = full_monitor(procfs=False)
-    run("aimax: full sample, psutil probe", monitor_ps.collect_metrics)
+    run("aimax: full sample, no components", no_sources.collect_metrics)
+    monitor = parts.monitor()
+    run(IDLE, monitor.collect_metrics)
+    with Bot(parts, pause=0.0005) as bot:
+        before = bot.rounds
+        run(BUSY, monitor.collect_metrics)
+        busy_rounds = bot.rounds - before
     series = len(monitor.collect_metrics().values)
-    for m in (no_sources, monitor, monitor_ps):
+    for m in (no_sources, monitor):
         m.close()
     psutil_probe.close()
     procfs_probe.close()
 
-    # the real sampler at 1 Hz
-    live = full_monitor(procfs=True)
+    # the real sampler at 1 Hz, while a bot thread keeps the components busy
+    live = parts.monitor()
     first = live.collect_metrics()  # warm-up: registers every series, allocates history
     gc.collect()
-    cpu0 = time.process_time()
+    bot = Bot(parts, pause=0.04)  # ~25 rounds a second, each 4 requests and 4 tasks
+    bot.__enter__()
     self0 = live.statistics().cpu_seconds_total
     t0 = time.monotonic()
     live.start_monitoring()
     time.sleep(share_seconds)
     live.stop_monitoring()
     elapsed = time.monotonic() - t0
-    process_cpu = time.process_time() - cpu0
+    bot.__exit__()
     stats = live.statistics()
     per_sample = [v * 1e6 for _, v in live.history.points("aimax_monitor_sample_cpu_seconds")]
     live.close()
+    parts.close()
     steady = stats.cpu_seconds_total - self0
     steady_samples = stats.samples - 1
     share_self = steady / elapsed
-    share_process = process_cpu / elapsed
     per_sample_1hz = statistics.median(per_sample[1:]) if len(per_sample) > 1 else float("nan")
 
-    full = results["aimax: full sample (probe+GC+3 sources+history+rules)"]
+    full = results[BUSY]
     baseline = results["peer: psutil oneshot process set + system cpu/mem"]
     print()
     print(
@@ -238,6 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     scale = 130.0 / baseline["cpu_us_median"]
     print()
+    print(f"busy: the bot thread did {busy_rounds} rounds of work while {BUSY!r} ran")
     print(
         f"first sample (registers {series} series, allocates history): "
         f"{first.cpu_seconds * 1e6:.0f} us"
@@ -246,11 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"sampler at 1 Hz for {elapsed:.1f} s: {steady_samples} samples, median "
         f"{per_sample_1hz:.0f} us CPU per sample (self-measured, cold caches)"
     )
-    print(f"  core share, self-measured:          {share_self * 100:.4f} %")
-    print(
-        f"  core share, process CPU while idle: {share_process * 100:.4f} % "
-        "(all threads; the main one sleeps)"
-    )
+    print(f"  core share, self-measured: {share_self * 100:.4f} % (the bot thread kept busy)")
     print(
         f"  normalised to the issue's machine (psutil baseline = 130 us there, "
         f"{baseline['cpu_us_median']:.0f} us here): full sample ~"
@@ -260,8 +291,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     share_ok = share_self <= TARGET_CORE_SHARE
     verdict = "PASS" if sample_ok and share_ok else "MISS"
     print(
-        f"VERDICT {verdict}: full sample {full['cpu_us_median']:.0f} us CPU back to back, "
-        f"{full['cpu_us_spaced_median']:.0f} us spaced (target <= {TARGET_SAMPLE_US:.0f} us: "
+        f"VERDICT {verdict}: full sample with busy components {full['cpu_us_median']:.0f} us "
+        f"CPU back to back (idle: {results[IDLE]['cpu_us_median']:.0f} us, "
+        f"{results[IDLE]['cpu_us_spaced_median']:.0f} us spaced 10 ms apart; "
+        f"target <= {TARGET_SAMPLE_US:.0f} us: "
         f"{'met' if sample_ok else 'missed'}); share of a core at 1 Hz "
         f"{share_self * 100:.4f} % (target <= {TARGET_CORE_SHARE * 100:.2f} %: "
         f"{'met' if share_ok else 'missed'})"
@@ -284,7 +317,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "samples": steady_samples,
                     "median_sample_cpu_us": per_sample_1hz,
                     "core_share_self": share_self,
-                    "core_share_process": share_process,
                 },
                 "targets": {"sample_us": TARGET_SAMPLE_US, "core_share": TARGET_CORE_SHARE},
                 "verdict": verdict,
