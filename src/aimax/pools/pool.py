@@ -36,7 +36,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from queue import Empty, SimpleQueue
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from aimax._metrics import MetricSample, sample_key
 from aimax.errors import ConfigurationError, PoolClosed, PoolFull
@@ -685,7 +685,7 @@ class ResizablePool:
             failed += w.failed
             wait_ns += w.wait_ns
             run_ns += w.run_ns
-        return (
+        return _Figures(
             submitted,
             completed,
             failed,
@@ -707,45 +707,27 @@ class ResizablePool:
 
     def statistics(self) -> PoolStatistics:
         """A frozen snapshot of the pool's counts, sizes and latency percentiles."""
-        (
-            submitted,
-            completed,
-            failed,
-            cancelled,
-            rejected,
-            caller_runs,
-            active,
-            queued,
-            size,
-            target,
-            peak,
-            closed,
-            folded,
-            wait_ns,
-            run_ns,
-            wait_pct,
-            run_pct,
-        ) = self._figures()
+        f = self._figures()
         return PoolStatistics(
             name=self._name,
-            submitted=submitted,
-            completed=completed,
-            failed=failed,
-            cancelled=cancelled,
-            rejected=rejected,
-            caller_runs=caller_runs,
-            active=active,
-            queued=queued,
-            size=size,
-            target=target,
+            submitted=f.submitted,
+            completed=f.completed,
+            failed=f.failed,
+            cancelled=f.cancelled,
+            rejected=f.rejected,
+            caller_runs=f.caller_runs,
+            active=f.active,
+            queued=f.queued,
+            size=f.size,
+            target=f.target,
             min_size=self._min,
             max_size=self._max,
-            peak_size=peak,
+            peak_size=f.peak,
             queue_capacity=self._capacity,
             policy=self._policy.name,
-            closed=closed,
-            queue_wait=_summary(folded, wait_pct, wait_ns),
-            run_time=_summary(folded, run_pct, run_ns),
+            closed=f.closed,
+            queue_wait=_summary(f.measured, f.wait_pct, f.wait_ns),
+            run_time=_summary(f.measured, f.run_pct, f.run_ns),
         )
 
     def metric_samples(self) -> list[MetricSample]:
@@ -757,15 +739,15 @@ class ResizablePool:
         f = self._figures()
         k = _keys(self._name)
         out = {
-            k[0]: float(f[8]),  # size
-            k[1]: float(f[6]),  # active
-            k[2]: float(f[7]),  # queued
-            k[3]: float(f[1]),  # completed
-            k[4]: float(f[2]),  # failed
-            k[5]: float(f[4]),  # rejected
+            k[0]: float(f.size),
+            k[1]: float(f.active),
+            k[2]: float(f.queued),
+            k[3]: float(f.completed),
+            k[4]: float(f.failed),
+            k[5]: float(f.rejected),
         }
-        if f[12]:  # tasks measured: the same divisions as _summary's
-            wait, run = f[15], f[16]
+        if f.measured:  # tasks measured: the same divisions as _summary's
+            wait, run = f.wait_pct, f.run_pct
             out[k[6]], out[k[7]], out[k[8]] = wait[0] / 1e9, wait[1] / 1e9, wait[2] / 1e9
             out[k[9]], out[k[10]], out[k[11]] = run[0] / 1e9, run[1] / 1e9, run[2] / 1e9
         return out
@@ -923,10 +905,28 @@ def _set_done(waiter: asyncio.Future[None]) -> None:
 
 _QUANTILES = (0.50, 0.95, 0.99)
 _NAN3 = [math.nan] * 3
-_Figures = tuple[
-    int, int, int, int, int, int, int, int, int, int, int, bool, int, int, int,
-    list[float], list[float],
-]  # fmt: skip
+
+
+class _Figures(NamedTuple):
+    """Every figure of a pool at one instant, as plain numbers (cheap to build)."""
+
+    submitted: int
+    completed: int
+    failed: int
+    cancelled: int
+    rejected: int
+    caller_runs: int
+    active: int
+    queued: int
+    size: int
+    target: int
+    peak: int
+    closed: bool
+    measured: int  # tasks whose latencies are in the histograms
+    wait_ns: int
+    run_ns: int
+    wait_pct: list[float]  # p50, p95, p99 in ns
+    run_pct: list[float]
 
 
 def _summary(count: int, pct: list[float], total_ns: int) -> LatencySummary:
