@@ -359,7 +359,11 @@ class ResourceMonitor:
     def add_source(self, name: str, source: MetricsSource) -> None:
         """Collect ``source.metric_samples()`` at every sample, under ``name``.
 
-        The source is read once now, so rules may name its metrics right away.
+        A source that also has ``metric_values()`` (a dict keyed by series, see
+        :class:`~aimax._metrics.MetricValuesSource`) is read through it instead, and
+        through ``metric_samples()`` only when a series appears that the monitor has
+        not seen (to learn its name, labels, kind and help). The source is read once
+        now, so rules may name its metrics right away.
 
             >>> from aimax._metrics import MetricSample
             >>> class Queue:
