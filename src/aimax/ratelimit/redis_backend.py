@@ -92,7 +92,7 @@ _BLOCK: Final = 1 << 40
 _UNAVAILABLE: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 _REFUSED: Final = (AuthenticationError, AuthorizationError)
 _PASSWORD: Final = re.compile(r"^([a-z]+://[^:/@]*:)[^@]*@", re.IGNORECASE)
-_QUERY_PASSWORD: Final = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
+_QUERY_PASSWORD: Final = re.compile(r"([?&](?:ssl_)?password=)[^&]*", re.IGNORECASE)
 
 
 @cache
@@ -1190,6 +1190,12 @@ unix://, got 'http://localhost'
                 transport.abort()
                 continue
             # a closed loop cannot run the transport's close: close the socket here
+            ssl_protocol = getattr(transport, "_ssl_protocol", None)
+            if ssl_protocol is not None:  # rediss://: the socket is under the TLS layer
+                setattr(transport, "_closed", True)  # noqa: B010 - same as below
+                transport = getattr(ssl_protocol, "_transport", None)
+                if transport is None:
+                    continue
             raw = getattr(transport, "_sock", None)
             if raw is not None:
                 raw.close()
