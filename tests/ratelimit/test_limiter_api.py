@@ -508,3 +508,42 @@ def test_class_waits_stay_sorted_over_the_bounded_sample(waits: list[float]) -> 
     assert log.ordered == sorted(waits[-7:])
     assert list(log.samples) == waits[-7:]
     assert log.total == len(waits)
+
+
+def test_plans_for_many_pairs_are_evicted_and_still_counted(
+    fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """500 pairs with a cache of 16 plans: every grant and refusal is counted, and
+    what the limiter keeps per pair stays bounded (no list of evicted plans)."""
+    from aimax._metrics import values_of
+    from aimax.ratelimit import limiter as limiter_module
+
+    monkeypatch.setattr(limiter_module, "_MAX_PLANS", 16)
+    limiter = APIRateLimiter(
+        limits=[RateLimit(name="api", limit=1000, window=10.0)],
+        kinds=[
+            RequestKind(name="read", charges={"api": 1}, priority=Priority.MARKET_DATA),
+            RequestKind(name="trade", charges={"api": 2}, priority=Priority.ORDER),
+        ],
+        clock=fake_clock,
+    )
+    granted = refused = 0
+    for round_ in range(3):
+        for pair in range(500):
+            kind = "trade" if pair % 5 == 0 else "read"
+            try:
+                limiter.try_acquire(kind, pair=f"p{pair}", cost=1 + round_ % 2)
+                granted += 1
+            except WouldBlock:
+                refused += 1
+        fake_clock.advance(0.001)
+    assert granted > 0
+    assert refused > 0
+    stats = limiter.statistics()
+    assert stats.pools["api"].grants == granted
+    assert stats.pools["api"].rejections == refused
+    assert sum(c.grants for c in stats.classes.values()) == granted
+    assert len(limiter._plans) <= 16
+    assert len(limiter._tallies) == 4  # (kind, cost): read/trade x cost 1/2
+    assert values_of(limiter.metric_samples()) == limiter.metric_values()
+    limiter.close()

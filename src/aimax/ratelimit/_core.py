@@ -49,23 +49,41 @@ class Grant(NamedTuple):
     waited: float
 
 
+class Tally:
+    """What was granted and refused for one (kind, cost), whatever the pair.
+
+    Every plan of that kind and cost counts into the same tally, so statistics read
+    a few tallies (kinds x costs), not one plan per pair, and a plan evicted from
+    the cache leaves nothing behind to keep. ``charges`` are the kind's own pools
+    and units (not the per-pair pools).
+    """
+
+    __slots__ = ("charges", "cost", "grants", "priority", "rejections", "timeouts", "waited_grants")
+
+    def __init__(self, *, priority: int, cost: int, charges: tuple[tuple[str, int], ...]) -> None:
+        self.priority = priority
+        self.cost = cost
+        self.charges = charges
+        self.grants = 0
+        self.waited_grants = 0
+        self.rejections = 0
+        self.timeouts = 0
+
+
 class Plan:
     """A precomputed charge plan for one (kind, cost, pair): what to take from where."""
 
     __slots__ = (
         "charges",
         "cost",
-        "grants",
         "items",
         "kind",
         "one",
         "pair",
         "pools",
         "priority",
-        "rejections",
         "scopes",
-        "timeouts",
-        "waited_grants",
+        "tally",
     )
 
     def __init__(
@@ -78,6 +96,7 @@ class Plan:
         charges: tuple[Charge, ...],
         scopes: tuple[str, ...],
         logs: tuple[PoolLog, ...] | None = None,
+        tally: Tally | None = None,
     ) -> None:
         self.kind = kind
         self.priority = priority
@@ -96,10 +115,13 @@ class Plan:
             else ()
         )
         self.one = self.items[0] if len(self.items) == 1 else None
-        self.grants = 0
-        self.waited_grants = 0
-        self.rejections = 0
-        self.timeouts = 0
+        self.tally = (
+            tally
+            if tally is not None
+            else Tally(
+                priority=priority, cost=cost, charges=tuple((c.pool, c.cost) for c in charges)
+            )
+        )
 
     def __repr__(self) -> str:
         return f"Plan(kind={self.kind!r}, cost={self.cost}, pair={self.pair!r})"
@@ -243,6 +265,7 @@ class LocalCore:
         pair: str | None,
         charges: tuple[Charge, ...],
         scopes: tuple[str, ...],
+        tally: Tally | None = None,
     ) -> Plan:
         """A plan whose fast-path items point at this core's pool logs."""
         logs = tuple(self.window.log(charge.pool, charge.window) for charge in charges)
@@ -254,6 +277,7 @@ class LocalCore:
             charges=charges,
             scopes=scopes,
             logs=logs,
+            tally=tally,
         )
 
     def arrive(self, plan: Plan, now: float) -> Attempt:

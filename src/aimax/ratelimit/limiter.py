@@ -50,7 +50,7 @@ from aimax.errors import (
     RequestTooLarge,
     WouldBlock,
 )
-from aimax.ratelimit._core import NOT_ELIGIBLE, Grant, LocalCore, Plan, Waiter
+from aimax.ratelimit._core import NOT_ELIGIBLE, Grant, LocalCore, Plan, Tally, Waiter
 from aimax.ratelimit._window import Attempt, Charge
 from aimax.ratelimit.backend import LimiterBackend
 from aimax.ratelimit.config import DEFAULT_RESERVE, Priority, RateLimit, RequestKind
@@ -184,30 +184,30 @@ class LimitContext:
         return None
 
 
-def _count(plans: Iterable[Plan]) -> tuple[dict[str, list[int]], dict[int, list[int]]]:
+def _count(tallies: Iterable[Tally]) -> tuple[dict[str, list[int]], dict[int, list[int]]]:
     """Per pool [grants, units, rejections, timeouts] and per class the same plus the
-    grants that did not wait, summed over ``plans``."""
+    grants that did not wait, summed over ``tallies``."""
     pool_counts: dict[str, list[int]] = {}
     class_counts = {p: [0, 0, 0, 0, 0] for p in _PRIORITIES}
-    for plan in plans:
-        grants, rejections, timeouts = plan.grants, plan.rejections, plan.timeouts
+    for tally in tallies:
+        grants, rejections, timeouts = tally.grants, tally.rejections, tally.timeouts
         if not (grants or rejections or timeouts):
-            continue  # a plan never used (most of them, most of the time)
-        for charge in plan.charges:
-            row = pool_counts.get(charge.pool)
+            continue  # a kind never used
+        for pool, units in tally.charges:
+            row = pool_counts.get(pool)
             if row is None:
-                pool_counts[charge.pool] = [grants, grants * charge.cost, rejections, timeouts]
+                pool_counts[pool] = [grants, grants * units, rejections, timeouts]
             else:
                 row[0] += grants
-                row[1] += grants * charge.cost
+                row[1] += grants * units
                 row[2] += rejections
                 row[3] += timeouts
-        crow = class_counts[plan.priority]
+        crow = class_counts[tally.priority]
         crow[0] += grants
-        crow[1] += grants * plan.cost
+        crow[1] += grants * tally.cost
         crow[2] += rejections
         crow[3] += timeouts
-        crow[4] += grants - plan.waited_grants
+        crow[4] += grants - tally.waited_grants
     return pool_counts, class_counts
 
 
@@ -366,7 +366,8 @@ class APIRateLimiter:
         )
         self._plans: dict[tuple[str, int, str | None], Plan] = {}
         self._fast: dict[str, Plan] = {}
-        self._retired: list[Plan] = []  # plans evicted from the cache keep their counters
+        # the counters, per (kind, cost): shared by that kind's plans for every pair
+        self._tallies: dict[tuple[str, int], Tally] = {}
         # per class: ((zero waits, nonzero waits), (p50, p95, p99)) of the latest quantiles
         self._quantiles: dict[int, tuple[tuple[int, int], tuple[float, float, float]]] = {}
         self._metric_keys: _MetricKeys | None = None
@@ -489,6 +490,11 @@ class APIRateLimiter:
             if plan is None:
                 if len(self._plans) >= _MAX_PLANS:
                     self._evict_plans()
+                tally = self._tallies.get((spec.name, cost))
+                if tally is None:
+                    own = tuple((pool, units * cost) for pool, units in spec.charges.items())
+                    tally = Tally(priority=priority, cost=cost, charges=own)
+                    self._tallies[spec.name, cost] = tally
                 plan = self._core.plan(
                     kind=spec.name,
                     priority=priority,
@@ -496,17 +502,18 @@ class APIRateLimiter:
                     pair=pair,
                     charges=tuple(charges),
                     scopes=(spec.scope,),
+                    tally=tally,
                 )
                 self._plans[key] = plan
         return plan
 
     def _evict_plans(self) -> None:
-        # lock held: keep the default plans, retire the others (their counters stay)
+        # lock held: keep the default plans, drop the others (their counts live on in
+        # the tallies they share)
         keep = set(map(id, self._fast.values()))
         for key, plan in list(self._plans.items()):
             if id(plan) not in keep:
                 del self._plans[key]
-                self._retired.append(plan)
 
     # ----------------------------------------------------------------- acquire (sync)
 
@@ -567,7 +574,7 @@ class APIRateLimiter:
             for log, units, _, window in plan.items:
                 log.entries.append((now + window, units))
                 log.used += units
-        plan.grants += 1
+        plan.tally.grants += 1
         return _new_grant(Grant, (plan.kind, plan.cost, plan.pair, now, 0.0))
 
     def try_acquire(
@@ -597,10 +604,10 @@ class APIRateLimiter:
 
     def _granted(self, plan: Plan, now: float, since: float) -> Grant:
         # lock held
-        plan.grants += 1
+        plan.tally.grants += 1
         waited = now - since
         if waited > 0.0:
-            plan.waited_grants += 1
+            plan.tally.waited_grants += 1
             self._waits[plan.priority].add(waited)
         return _new_grant(Grant, (plan.kind, plan.cost, plan.pair, now, waited))
 
@@ -646,7 +653,7 @@ class APIRateLimiter:
                 answer = self._peek(plan, now)
                 if answer.granted:  # free units, but earlier waiters come first
                     answer = Attempt(granted=False, wait=0.0, pool=plan.pools[0])
-            plan.rejections += 1
+            plan.tally.rejections += 1
             raise self._failure(plan, answer, now, would_block=True)
         since = now
         if self._remote and sched.can_pass(plan):
@@ -656,7 +663,7 @@ class APIRateLimiter:
             if answer.granted:
                 return self._granted(plan, now, since)
             if answer.frozen_until is not None and now + answer.wait > deadline:
-                plan.timeouts += 1
+                plan.tally.timeouts += 1
                 raise self._failure(plan, answer, now, would_block=False)
         waiter = Waiter(plan, since)
         waiter.cond = threading.Condition(self._lock)
@@ -691,12 +698,12 @@ class APIRateLimiter:
         """When to wake next (clock time); raises when the deadline cannot be met."""
         if answer is NOT_ELIGIBLE:
             if now >= deadline:
-                waiter.plan.timeouts += 1
+                waiter.plan.tally.timeouts += 1
                 raise self._timeout(waiter.plan, self._peek(waiter.plan, now), now)
             return deadline
         retry_at = now + max(answer.wait, _MIN_SLEEP)
         if retry_at > deadline:
-            waiter.plan.timeouts += 1
+            waiter.plan.tally.timeouts += 1
             raise self._failure(waiter.plan, answer, now, would_block=False)
         return retry_at
 
@@ -1109,7 +1116,7 @@ class APIRateLimiter:
         with self._lock:
             now = self._clock()
             wall_now = self._wall()
-            plans = list(self._plans.values()) + self._retired
+            tallies = list(self._tallies.values())
             usage = dict(self._core.window.usage(now)) if not self._remote else {}
             waiting = [self._core.sched.waiting(int(p)) for p in Priority]
             frozen = {s: u for s, u in self._frozen_wall.items() if u > wall_now}
@@ -1117,7 +1124,7 @@ class APIRateLimiter:
             bans = self._bans
         if self._remote:
             usage = self._remote_usage()
-        pool_counts, class_counts = _count(plans)
+        pool_counts, class_counts = _count(tallies)
         pools: dict[str, PoolStatistics] = {}
         for name, limit in self._limits.items():
             row = pool_counts.get(name, [0, 0, 0, 0])
@@ -1185,13 +1192,13 @@ class APIRateLimiter:
         with self._lock:
             now = self._clock()
             wall_now = self._wall()
-            plans = [*self._plans.values(), *self._retired]
+            tallies = list(self._tallies.values())
             usage = self._core.window.usage(now) if not self._remote else {}
             banned = any(u > wall_now for u in self._frozen_wall.values())
             bans = self._bans
         if self._remote:
             usage = self._remote_usage()
-        pool_counts, class_counts = _count(plans)
+        pool_counts, class_counts = _count(tallies)
         out: dict[str, float] = {}
         empty = (0, 0, 0, 0)
         for name, limit, (k_util, k_granted, k_units, k_rejected) in keys.pools:
