@@ -187,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     number = 300 if args.quick else 1000
     rounds = 5 if args.quick else 9
     share_seconds = 6.0 if args.quick else 30.0
+    pairs = 6 if args.quick else 20
     spaced = 30 if args.quick else 100
 
     results: dict[str, dict[str, float]] = {}
@@ -244,7 +245,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     stats = live.statistics()
     per_sample = [v * 1e6 for _, v in live.history.points("aimax_monitor_sample_cpu_seconds")]
     live.close()
+
+    # the peer and ours in the same 1 Hz conditions: alternately, each after 0.5 s of
+    # sleep, while the bot works (so both pay the same cold caches)
+    paired = parts.monitor()
+    paired.collect_metrics()
+    peer = psutil_baseline()
+    peer()
+    cold_peer: list[float] = []
+    cold_ours: list[float] = []
+    with Bot(parts, pause=0.04):
+        for _ in range(pairs):
+            for fn, out in ((peer, cold_peer), (paired.collect_metrics, cold_ours)):
+                time.sleep(0.5)
+                c0 = time.thread_time()
+                fn()
+                out.append((time.thread_time() - c0) * 1e6)
+    paired.close()
     parts.close()
+    cold_peer_us = statistics.median(cold_peer)
+    cold_ours_us = statistics.median(cold_ours)
     steady = stats.cpu_seconds_total - self0
     steady_samples = stats.samples - 1
     share_self = steady / elapsed
@@ -283,6 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"  core share, self-measured: {share_self * 100:.4f} % (the bot thread kept busy)")
     print(
+        f"same 1 Hz conditions, {pairs} pairs: psutil's process set {cold_peer_us:.0f} us, "
+        f"our full sample with 3 busy components {cold_ours_us:.0f} us "
+        f"({cold_ours_us / cold_peer_us:.2f}x)"
+    )
+    print(
         f"  normalised to the issue's machine (psutil baseline = 130 us there, "
         f"{baseline['cpu_us_median']:.0f} us here): full sample ~"
         f"{full['cpu_us_median'] * scale:.0f} us, at 1 Hz ~{per_sample_1hz * scale:.0f} us"
@@ -317,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "samples": steady_samples,
                     "median_sample_cpu_us": per_sample_1hz,
                     "core_share_self": share_self,
+                    "paired_cold_us": {"psutil_set": cold_peer_us, "ours_full": cold_ours_us},
                 },
                 "targets": {"sample_us": TARGET_SAMPLE_US, "core_share": TARGET_CORE_SHARE},
                 "verdict": verdict,
