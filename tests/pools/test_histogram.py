@@ -118,3 +118,36 @@ def test_drain_while_the_owner_appends_loses_and_repeats_nothing() -> None:
     for i in range(5000):
         expected[h.bucket(i)] += total // 5000
     assert _as_counter(wait_hist) == expected
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.lists(st.integers(0, 2**50).map(h.bucket), min_size=0, max_size=30),
+        min_size=1,
+        max_size=25,
+    ),
+    st.booleans(),
+)
+def test_tracked_quantiles_follow_every_batch_exactly(
+    batches: list[list[int]], one_by_one: bool
+) -> None:
+    """p50/p95/p99 kept up to date as counts arrive equal the ones computed afresh."""
+    from collections import Counter
+
+    dense = h.Histogram()
+    sparse: Counter[int] = Counter()
+    qs = (0.5, 0.95, 0.99)
+    for batch in batches:
+        if one_by_one:
+            for index in batch:
+                dense.add(index)
+        else:
+            dense.update(Counter(batch))
+        sparse.update(batch)
+        got, want = dense.percentiles(qs), h.percentiles(sparse, qs)
+        if sparse:
+            assert got == want
+            assert dense.percentiles((0.25, 0.5)) == h.percentiles(sparse, (0.25, 0.5))
+        else:
+            assert all(map(math.isnan, got))

@@ -5,9 +5,8 @@ wide (relative error of a reported percentile at most ~3 % with mid-bucket value
 Workers do not touch a shared histogram: each appends one packed int per task (the
 wait bucket and the run bucket, see :func:`pack`) to a list it owns, and whoever
 holds the pool's lock moves those lists into the pool's two :class:`Histogram`
-objects with :func:`drain`, counting in C. A :class:`Histogram` keeps dense counts
-and the range of buckets hit, so its percentiles are one C pass over that range
-(a few hundred buckets at most), not over the ~800 possible ones. The functions on
+objects with :func:`drain`, counting in C. A :class:`Histogram` keeps its p50, p95
+and p99 up to date as counts arrive, so reading them costs nothing. The functions on
 plain mappings (:func:`new_histogram`, :func:`percentiles`) serve small cases.
 
     >>> h = new_histogram()
@@ -24,6 +23,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from itertools import accumulate, repeat
 from operator import and_, itemgetter, rshift
+from typing import Any
 
 __all__ = [
     "PACK_BITS",
@@ -83,60 +83,84 @@ def bucket_value(index: int) -> float:
 
 
 class Histogram:
-    """Dense bucket counts, with a total per octave (lock-free: the owner locks).
+    """Dense bucket counts that follow a few quantiles as counts arrive (the owner locks).
 
-    A quantile is found in two short cumulative passes (in C): over the octaves hit,
-    then over the 16 buckets of the octave holding it; never over every bucket.
+    ``tracked`` quantiles (p50, p95, p99 by default) are kept up to date by
+    :meth:`add` / :meth:`update`: each remembers its bucket and how many durations
+    lie below it, and moves a bucket or two when counts arrive, so reading them costs
+    nothing however many buckets are hit. Other quantiles take one pass in C over
+    the range of buckets hit.
     """
 
-    __slots__ = ("counts", "high", "low", "octaves", "total")
+    __slots__ = ("_marks", "counts", "high", "low", "total", "tracked")
 
-    def __init__(self) -> None:
+    def __init__(self, tracked: Sequence[float] = (0.50, 0.95, 0.99)) -> None:
         self.counts = [0] * SIZE
-        self.octaves = [0] * (SIZE >> SUB_BITS)  # counts summed per 16 buckets
-        self.low = SIZE >> SUB_BITS  # first octave hit (none yet)
-        self.high = -1  # last octave hit
+        self.low = SIZE  # first bucket hit (none yet)
+        self.high = -1  # last bucket hit
         self.total = 0
+        self.tracked = tuple(tracked)
+        # per tracked quantile: [q, bucket, durations in the buckets below it]
+        self._marks: list[list[Any]] = [[q, 0, 0] for q in self.tracked]
 
     def add(self, index: int, count: int = 1) -> None:
         """Count ``count`` durations in bucket ``index``."""
         self.counts[index] += count
-        octave = index >> SUB_BITS
-        self.octaves[octave] += count
+        for mark in self._marks:
+            if index < mark[1]:
+                mark[2] += count
         self.total += count
-        self.low = min(self.low, octave)
-        self.high = max(self.high, octave)
+        self.low = min(self.low, index)
+        self.high = max(self.high, index)
+        self._settle()
 
     def update(self, counts: Mapping[int, int]) -> None:
         """Add a mapping of bucket -> count (a :class:`~collections.Counter`)."""
+        if not counts:
+            return
         dense = self.counts
-        octaves = self.octaves
-        low, high = self.low, self.high
+        marks = self._marks
+        added = 0
         for index, count in counts.items():
             dense[index] += count
-            octave = index >> SUB_BITS
-            octaves[octave] += count
-            low = min(low, octave)
-            high = max(high, octave)
-            self.total += count
-        self.low, self.high = low, high
+            added += count
+            for mark in marks:
+                if index < mark[1]:
+                    mark[2] += count
+        self.total += added
+        self.low = min(self.low, *counts)
+        self.high = max(self.high, *counts)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Move each tracked quantile to the first bucket whose cumulative count
+        reaches its rank, ceil(q * total) (as :func:`percentiles` defines it)."""
+        dense = self.counts
+        total = self.total
+        for mark in self._marks:
+            q, index, below = mark
+            rank = max(1, -int(-q * total // 1))
+            while below >= rank:  # counts arrived below it: step down
+                index -= 1
+                below -= dense[index]
+            while below + dense[index] < rank:  # not reached yet: step up
+                below += dense[index]
+                index += 1
+            mark[1] = index
+            mark[2] = below
 
     def percentiles(self, qs: Sequence[float]) -> list[float]:
         """Several quantiles (0 < q <= 1) in ns: NaN each when nothing was counted."""
         total = self.total
         if total <= 0:
             return [float("nan")] * len(qs)
+        if tuple(qs) == self.tracked:
+            return [bucket_value(mark[1]) for mark in self._marks]
         low = self.low
-        by_octave = list(accumulate(self.octaves[low : self.high + 1]))
-        out = []
-        for q in qs:
-            rank = max(1, -int(-q * total // 1))  # ceil(q * total), at least the first
-            i = bisect_left(by_octave, rank)
-            before = by_octave[i - 1] if i else 0
-            first = (low + i) << SUB_BITS
-            within = list(accumulate(self.counts[first : first + SUB]))
-            out.append(bucket_value(first + bisect_left(within, rank - before)))
-        return out
+        cumulative = list(accumulate(self.counts[low : self.high + 1]))
+        return [
+            bucket_value(low + bisect_left(cumulative, max(1, -int(-q * total // 1)))) for q in qs
+        ]
 
 
 def drain(pending: list[int], wait: Histogram, run: Histogram) -> int:
