@@ -1,4 +1,4 @@
-"""A sparse log-linear histogram of nanosecond durations (HdrHistogram-like).
+"""A log-linear histogram of nanosecond durations (HdrHistogram-like).
 
 Each power of two is split into 16 linear sub-buckets, so a bucket is at most ~6 %
 wide (relative error of a reported percentile at most ~3 % with mid-bucket values).
@@ -6,13 +6,13 @@ Workers do not touch a shared histogram: each appends one packed int per task (t
 wait bucket and the run bucket, see :func:`pack`) to a list it owns, and whoever
 holds the pool's lock moves those lists into the pool's two :class:`Histogram`
 objects with :func:`drain`, counting in C. A :class:`Histogram` keeps its p50, p95
-and p99 up to date as counts arrive, so reading them costs nothing. The functions on
-plain mappings (:func:`new_histogram`, :func:`percentiles`) serve small cases.
+and p99 up to date as counts arrive, so reading them costs nothing.
+:func:`percentiles` is the definition they follow, on any bucket -> count mapping.
 
-    >>> h = new_histogram()
+    >>> h = Histogram()
     >>> for ns in (1_000, 2_000, 3_000, 4_000):
-    ...     h[bucket(ns)] += 1
-    >>> 0.9 < percentile(h, 0.5) / 2_000 < 1.1
+    ...     h.add(bucket(ns))
+    >>> 0.9 < h.quantiles()[0] / 2_000 < 1.1
     True
 """
 
@@ -23,19 +23,16 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from itertools import accumulate, repeat
 from operator import and_, itemgetter, rshift
-from typing import Any
 
 __all__ = [
     "PACK_BITS",
+    "QUANTILES",
     "SIZE",
     "Histogram",
     "bucket",
     "bucket_value",
     "drain",
-    "merge_into",
-    "new_histogram",
     "pack",
-    "percentile",
     "percentiles",
 ]
 
@@ -47,13 +44,10 @@ SIZE = (MAX_BITS << SUB_BITS) + SUB
 PACK_BITS = 10  # SIZE <= 1 << PACK_BITS: a (wait, run) pair of buckets packs into one int
 _MASK = (1 << PACK_BITS) - 1
 assert SIZE <= 1 << PACK_BITS
+QUANTILES = (0.50, 0.95, 0.99)
+"""The quantiles a :class:`Histogram` follows."""
 
 _second = itemgetter(1)
-
-
-def new_histogram() -> Counter[int]:
-    """An empty histogram (bucket index -> count)."""
-    return Counter()
 
 
 def bucket(ns: int) -> int:
@@ -82,64 +76,65 @@ def bucket_value(index: int) -> float:
     return low + ((1 << shift) - 1) / 2.0
 
 
-class Histogram:
-    """Dense bucket counts that follow a few quantiles as counts arrive (the owner locks).
+def _rank(q: float, total: int) -> int:
+    """ceil(q * total), at least the first duration."""
+    return max(1, -int(-q * total // 1))
 
-    ``tracked`` quantiles (p50, p95, p99 by default) are kept up to date by
-    :meth:`add` / :meth:`update`: each remembers its bucket and how many durations
-    lie below it, and moves a bucket or two when counts arrive, so reading them costs
-    nothing however many buckets are hit. Other quantiles take one pass in C over
-    the range of buckets hit.
+
+def percentiles(hist: Mapping[int, int], qs: Sequence[float]) -> list[float]:
+    """Quantiles (0 < q <= 1, in ns) of a bucket -> count mapping; NaN when empty.
+
+    A quantile is the value of the first bucket whose cumulative count reaches
+    ceil(q * total).
+    """
+    items = sorted(hist.items())
+    cumulative = list(accumulate(map(_second, items)))
+    total = cumulative[-1] if cumulative else 0
+    if total <= 0:
+        return [float("nan")] * len(qs)
+    # a bucket with a zero count never ends the bisection: its cumulative equals the
+    # one before it, which then reaches the rank first
+    return [bucket_value(items[bisect_left(cumulative, _rank(q, total))][0]) for q in qs]
+
+
+class Histogram:
+    """Dense bucket counts that follow :data:`QUANTILES` as counts arrive (the owner locks).
+
+    Each quantile remembers its bucket and how many durations lie below it, and
+    moves a bucket or two when counts arrive (:meth:`add`, :meth:`update`), so
+    :meth:`quantiles` costs nothing however many buckets are hit. The result is the
+    same as :func:`percentiles` of the counts.
     """
 
-    __slots__ = ("_marks", "counts", "high", "low", "total", "tracked")
+    __slots__ = ("_marks", "counts", "total")
 
-    def __init__(self, tracked: Sequence[float] = (0.50, 0.95, 0.99)) -> None:
+    def __init__(self) -> None:
         self.counts = [0] * SIZE
-        self.low = SIZE  # first bucket hit (none yet)
-        self.high = -1  # last bucket hit
         self.total = 0
-        self.tracked = tuple(tracked)
-        # per tracked quantile: [q, bucket, durations in the buckets below it]
-        self._marks: list[list[Any]] = [[q, 0, 0] for q in self.tracked]
+        # per quantile: [q, its bucket, durations in the buckets below it]
+        self._marks: list[list[float]] = [[q, 0, 0] for q in QUANTILES]
 
     def add(self, index: int, count: int = 1) -> None:
         """Count ``count`` durations in bucket ``index``."""
-        self.counts[index] += count
-        for mark in self._marks:
-            if index < mark[1]:
-                mark[2] += count
-        self.total += count
-        self.low = min(self.low, index)
-        self.high = max(self.high, index)
-        self._settle()
+        self.update({index: count})
 
     def update(self, counts: Mapping[int, int]) -> None:
         """Add a mapping of bucket -> count (a :class:`~collections.Counter`)."""
-        if not counts:
-            return
         dense = self.counts
         marks = self._marks
-        added = 0
         for index, count in counts.items():
             dense[index] += count
-            added += count
+            self.total += count
             for mark in marks:
                 if index < mark[1]:
                     mark[2] += count
-        self.total += added
-        self.low = min(self.low, *counts)
-        self.high = max(self.high, *counts)
-        self._settle()
-
-    def _settle(self) -> None:
-        """Move each tracked quantile to the first bucket whose cumulative count
-        reaches its rank, ceil(q * total) (as :func:`percentiles` defines it)."""
-        dense = self.counts
         total = self.total
-        for mark in self._marks:
-            q, index, below = mark
-            rank = max(1, -int(-q * total // 1))
+        if total == 0:
+            return
+        # move each quantile to the first bucket whose cumulative count reaches its rank
+        for mark in marks:
+            q, at, below = mark
+            index, rank = int(at), _rank(q, total)
             while below >= rank:  # counts arrived below it: step down
                 index -= 1
                 below -= dense[index]
@@ -149,18 +144,11 @@ class Histogram:
             mark[1] = index
             mark[2] = below
 
-    def percentiles(self, qs: Sequence[float]) -> list[float]:
-        """Several quantiles (0 < q <= 1) in ns: NaN each when nothing was counted."""
-        total = self.total
-        if total <= 0:
-            return [float("nan")] * len(qs)
-        if tuple(qs) == self.tracked:
-            return [bucket_value(mark[1]) for mark in self._marks]
-        low = self.low
-        cumulative = list(accumulate(self.counts[low : self.high + 1]))
-        return [
-            bucket_value(low + bisect_left(cumulative, max(1, -int(-q * total // 1)))) for q in qs
-        ]
+    def quantiles(self) -> list[float]:
+        """p50, p95, p99 in ns (:data:`QUANTILES`), NaN each when nothing was counted."""
+        if self.total <= 0:
+            return [float("nan")] * len(QUANTILES)
+        return [bucket_value(int(mark[1])) for mark in self._marks]
 
 
 def drain(pending: list[int], wait: Histogram, run: Histogram) -> int:
@@ -181,28 +169,3 @@ def drain(pending: list[int], wait: Histogram, run: Histogram) -> int:
     wait.update(Counter(map(rshift, batch, repeat(PACK_BITS, n))))
     run.update(Counter(map(and_, batch, repeat(_MASK, n))))
     return n
-
-
-def merge_into(target: Counter[int], source: Mapping[int, int]) -> None:
-    """Add ``source``'s counts to ``target`` in place."""
-    target.update(source)
-
-
-def percentile(hist: Mapping[int, int], q: float) -> float:
-    """The ``q``-quantile (0 < q <= 1) in ns, or NaN for an empty histogram."""
-    return percentiles(hist, (q,))[0]
-
-
-def percentiles(hist: Mapping[int, int], qs: Sequence[float]) -> list[float]:
-    """Several quantiles at once: one sort of the buckets hit, a bisection each."""
-    items = sorted(hist.items())
-    cumulative = list(accumulate(map(_second, items)))
-    total = cumulative[-1] if cumulative else 0
-    if total <= 0:
-        return [float("nan")] * len(qs)
-    # a bucket with a zero count never ends the bisection: its cumulative equals the
-    # one before it, which then reaches the rank first
-    # rank: ceil(q * total), at least the first sample
-    return [
-        bucket_value(items[bisect_left(cumulative, max(1, -int(-q * total // 1)))][0]) for q in qs
-    ]

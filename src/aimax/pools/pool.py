@@ -15,9 +15,9 @@ The hot path is kept as lean as the standard executor's: a submit is one lock, o
 tuple and one put on a C ``SimpleQueue``; a worker keeps its own counters and a list
 of packed latency buckets (written by it alone), and touches the shared lock only
 when it goes idle, retires, or every few hundred tasks to fold that list into the
-pool's histograms. Reading statistics folds what is left (counted in C) and reuses
-the percentiles while nothing new finished, so a monitor polling every second pays
-for what happened since its last look, not for the pool's size or age.
+pool's histograms. Reading statistics folds what is left (counted in C), and the
+histograms keep their percentiles up to date, so a monitor polling every second
+pays for what happened since its last look, not for the pool's size or age.
 """
 
 from __future__ import annotations
@@ -232,9 +232,6 @@ class ResizablePool:
         # every task's latency buckets once folded from the workers, guarded by the lock
         self._wait_hist = _histogram.Histogram()
         self._run_hist = _histogram.Histogram()
-        self._folded = 0  # tasks folded into the histograms so far
-        # (tasks folded, wait p50/p95/p99 ns, run p50/p95/p99 ns) as last computed
-        self._percentiles: tuple[int, list[float], list[float]] = (0, _NAN3, _NAN3)
 
         self._future_cls: type[Future[Any]] = type(
             f"{type(self).__name__}Future", (_PoolFuture,), {"_aimax_pool": self}
@@ -362,7 +359,6 @@ class ResizablePool:
             done.run_ns += end - start
             self._wait_hist.add(_histogram.bucket(start - submitted))
             self._run_hist.add(_histogram.bucket(end - start))
-            self._folded += 1
 
     async def submit_async(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Like :meth:`submit`, but waits for room without blocking the event loop.
@@ -465,7 +461,7 @@ class ResizablePool:
 
     def _fold_locked(self, worker: _Worker) -> None:
         """Move a worker's pending latency buckets into the pool's histograms."""
-        self._folded += _histogram.drain(worker.pending, self._wait_hist, self._run_hist)
+        _histogram.drain(worker.pending, self._wait_hist, self._run_hist)
 
     def _fold(self, worker: _Worker) -> None:
         with self._lock:
@@ -662,15 +658,9 @@ class ResizablePool:
             for w in workers:
                 if w.pending:
                     self._fold_locked(w)
-            folded = self._folded
-            cached = self._percentiles
-            if cached[0] != folded:
-                # the percentiles change only when tasks were folded since last time
-                cached = self._percentiles = (
-                    folded,
-                    self._wait_hist.percentiles(_QUANTILES),
-                    self._run_hist.percentiles(_QUANTILES),
-                )
+            measured = self._wait_hist.total
+            wait_pct = self._wait_hist.quantiles()
+            run_pct = self._run_hist.quantiles()
             done = self._done
             completed, failed = done.completed, done.failed
             wait_ns, run_ns = done.wait_ns, done.run_ns
@@ -698,11 +688,11 @@ class ResizablePool:
             target,
             peak,
             closed,
-            folded,
+            measured,
             wait_ns,
             run_ns,
-            cached[1],
-            cached[2],
+            wait_pct,
+            run_pct,
         )
 
     def statistics(self) -> PoolStatistics:
@@ -901,10 +891,6 @@ class ResizablePool:
 def _set_done(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
-
-
-_QUANTILES = (0.50, 0.95, 0.99)
-_NAN3 = [math.nan] * 3
 
 
 class _Figures(NamedTuple):
