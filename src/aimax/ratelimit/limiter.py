@@ -368,8 +368,6 @@ class APIRateLimiter:
         self._fast: dict[str, Plan] = {}
         # the counters, per (kind, cost): shared by that kind's plans for every pair
         self._tallies: dict[tuple[str, int], Tally] = {}
-        # per class: ((zero waits, nonzero waits), (p50, p95, p99)) of the latest quantiles
-        self._quantiles: dict[int, tuple[tuple[int, int], tuple[float, float, float]]] = {}
         self._metric_keys: _MetricKeys | None = None
         for name in self._kinds:
             self._fast[name] = self._plan(name, None, None)
@@ -1167,22 +1165,15 @@ class APIRateLimiter:
         )
 
     def _class_quantiles(self, priority: int, zeros: int) -> tuple[float, float, float]:
-        """p50, p95, p99 of a class's waits (read again only when its grants or waits changed)."""
-        key = (zeros, self._waits[priority].total)
-        cached = self._quantiles.get(priority)
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        """p50, p95, p99 of a class's waits, ``zeros`` grants having waited for nothing."""
         with self._lock:  # the waits are kept sorted: three look-ups, no sort
             waits = self._waits[priority]
-            key = (zeros, waits.total)
-            ordered = waits.ordered
-            result = (
-                wait_quantile(0.50, zeros, ordered, key[1], ordered=True),
-                wait_quantile(0.95, zeros, ordered, key[1], ordered=True),
-                wait_quantile(0.99, zeros, ordered, key[1], ordered=True),
+            ordered, total = waits.ordered, waits.total
+            return (
+                wait_quantile(0.50, zeros, ordered, total, ordered=True),
+                wait_quantile(0.95, zeros, ordered, total, ordered=True),
+                wait_quantile(0.99, zeros, ordered, total, ordered=True),
             )
-        self._quantiles[priority] = (key, result)  # one atomic store: readers see old or new
-        return result
 
     def metric_values(self) -> dict[str, float]:
         """The figures of :meth:`metric_samples` by series key, without sample objects."""
