@@ -223,3 +223,13 @@ def test_bucket_summaries_match_brute_force(
     assert (summary.min, summary.max) == (min(chosen), max(chosen))
     assert summary.mean == pytest.approx(statistics.fmean(chosen))
     assert summary.min <= summary.p95 <= summary.max
+
+
+def test_a_series_absent_for_a_whole_ring_leaves_no_stale_point() -> None:
+    """Samples without any value still clear the ring slots they reuse."""
+    history = History(HistoryConfig(ring_size=5, bucket=100.0, retention=10_000))
+    history.record(1.0, {"x": 7.0})
+    for t in range(2, 12):
+        history.record(float(t), {})
+    assert history.points("x") == []
+    assert history.summary("x", window=5, now=11.0) is None

@@ -266,7 +266,9 @@ class History:
         self._last_time = -math.inf
         self.dropped_series = 0
         self._cache = _Cache()
-        self._order: list[str] = []  # the keys of the previous record() when they were all held
+        # the keys of the previous record() when they were every series held (None: the
+        # fast path is off; an empty list would match a sample without any value)
+        self._order: list[str] | None = None
         self._rings: list[array[float]] = []
 
     # ------------------------------------------------------------------ recording
@@ -316,7 +318,7 @@ class History:
             self._order = order
             self._rings = [columns[key].ring for key in order]
         else:
-            self._order = []
+            self._order = None
             self._rings = []
         return refused
 
@@ -362,7 +364,7 @@ class History:
         for key in stale:
             del self._columns[key]
         if stale:
-            self._order = []
+            self._order = None
             self._rings = []
         self._cache.entries.clear()
 
