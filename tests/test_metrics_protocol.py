@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from aimax._metrics import MetricSample, MetricsSource, parse_key, sample_key
 
 
@@ -78,6 +81,48 @@ def test_every_component_values_agree_with_its_samples() -> None:
                     values.pop("aimax_memory_usage_ratio", None)
                 assert values == samples, type(source).__name__
                 assert all(type(v) is float for v in source.metric_values().values())
+    finally:
+        memory.close()
+        pools.close()
+        limiter.close()
+
+
+@given(
+    st.text(alphabet=st.characters(whitelist_categories=("Ll",)), min_size=1, max_size=8),
+    st.dictionaries(
+        st.text(alphabet="abcdefgh_", min_size=1, max_size=6), st.text(max_size=12), max_size=4
+    ),
+)
+def test_any_label_value_round_trips_through_a_key(name: str, labels: dict[str, str]) -> None:
+    """Quotes, backslashes, commas, braces or newlines in a pool or cache name included."""
+    assert parse_key(sample_key(name, labels)) == (name, labels)
+
+
+def test_samples_of_inverts_values_of_with_kinds_and_help() -> None:
+    from aimax._metrics import samples_of, values_of
+
+    samples = [
+        MetricSample("aimax_pool_queued", 3.0, {"pool": 'odd "name", \\ here'}, "gauge", "q"),
+        MetricSample("aimax_pool_completed_total", 9.0, {"pool": "io"}, "counter", "done"),
+        MetricSample("aimax_other", 1.0),
+    ]
+    info = {"aimax_pool_queued": ("gauge", "q"), "aimax_pool_completed_total": ("counter", "done")}
+    assert samples_of(values_of(samples), info) == samples  # type: ignore[arg-type]
+
+
+def test_component_samples_carry_their_kinds() -> None:
+    from aimax import APIRateLimiter, MemoryManager, ThreadPoolManager
+
+    limiter, pools, memory = APIRateLimiter.for_max(), ThreadPoolManager(), MemoryManager()
+    try:
+        pools.submit_task("io", int).result()
+        kinds = {
+            s.name: s.kind for source in (limiter, pools, memory) for s in source.metric_samples()
+        }
+        for name, kind in kinds.items():
+            assert kind == ("counter" if name.endswith("_total") else "gauge"), name
+        assert {"aimax_pool_completed_total", "aimax_ratelimit_granted_total"} <= kinds.keys()
+        assert "aimax_memory_cleanups_total" in kinds
     finally:
         memory.close()
         pools.close()

@@ -22,6 +22,7 @@ counters, ``_seconds`` / ``_bytes`` for units), labels for the pool / class / pa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
@@ -33,6 +34,7 @@ __all__ = [
     "MetricsSource",
     "parse_key",
     "sample_key",
+    "samples_of",
     "values_of",
 ]
 
@@ -80,24 +82,59 @@ def values_of(samples: Sequence[MetricSample]) -> dict[str, float]:
     return out
 
 
+def samples_of(
+    values: Mapping[str, float], info: Mapping[str, tuple[MetricKind, str]]
+) -> list[MetricSample]:
+    """``metric_samples()`` from ``metric_values()``: the inverse of :func:`values_of`.
+
+    ``info`` gives each metric name its kind and help (a name it lacks is a gauge
+    without help), so a component defines its figures once, as values.
+
+    >>> samples_of({'q{pool="io"}': 3.0}, {"q": ("gauge", "queued")})
+    [MetricSample(name='q', value=3.0, labels={'pool': 'io'}, kind='gauge', help='queued')]
+    """
+    out = []
+    for key, value in values.items():
+        name, labels = parse_key(key)
+        kind, help_ = info.get(name, ("gauge", ""))
+        out.append(MetricSample(name, value, labels, kind, help_))
+    return out
+
+
+def _escape(value: str) -> str:
+    # Prometheus' escaping of label values, so that any value round-trips
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def sample_key(name: str, labels: Mapping[str, str]) -> str:
-    """A stable flat key for a sample, e.g. ``aimax_pool_queued{pool="io"}``."""
+    """A stable flat key for a sample, e.g. ``aimax_pool_queued{pool="io"}``.
+
+    Labels are sorted; backslashes, double quotes and newlines in values are escaped
+    as in Prometheus' text format, so :func:`parse_key` gives back exactly ``name``
+    and ``labels``, whatever a pool or cache is called.
+    """
     if not labels:
         return name
-    inner = ",".join(f'{k}="{labels[k]}"' for k in sorted(labels))
+    inner = ",".join(f'{k}="{_escape(str(labels[k]))}"' for k in sorted(labels))
     return f"{name}{{{inner}}}"
 
 
-def parse_key(key: str) -> tuple[str, dict[str, str]]:
-    """The inverse of :func:`sample_key`: ``'m{a="1"}'`` -> ``("m", {"a": "1"})``.
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+_ESCAPED = re.compile(r"\\(.)")
+_UNESCAPE = {"n": "\n"}
 
-    Label values may not contain ``"`` (none of aimax's do).
-    """
+
+def parse_key(key: str) -> tuple[str, dict[str, str]]:
+    """The inverse of :func:`sample_key`: ``'m{a="1"}'`` -> ``("m", {"a": "1"})``."""
     if not key.endswith("}") or "{" not in key:
         return key, {}
     name, _, inner = key[:-1].partition("{")
     labels: dict[str, str] = {}
-    for part in inner.split('",'):
-        label, _, value = part.partition("=")
-        labels[label] = value.strip('"')
+    for label, value in _LABEL.findall(inner):
+        escaped = "\\" in value
+        labels[label] = _ESCAPED.sub(_unescape, value) if escaped else value
     return name, labels
+
+
+def _unescape(match: re.Match[str]) -> str:
+    return _UNESCAPE.get(match[1], match[1])

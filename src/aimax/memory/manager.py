@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from aimax._clock import Clock, as_seconds, monotonic
-from aimax._metrics import MetricSample, sample_key
+from aimax._metrics import MetricKind, MetricSample, sample_key, samples_of
 from aimax.errors import ConfigurationError, MemoryManagerError
 from aimax.memory.cgroup import CgroupLimits
 from aimax.memory.gccontrol import GCMode, GCPauseRecorder, GCStatistics, GCTuning
@@ -790,48 +790,7 @@ class MemoryManager:
 
     def metric_samples(self) -> Sequence[MetricSample]:
         """Figures for the monitor (names per the project's metric contract)."""
-        rss = int(self._probe.rss()) if not self._closed else self._rss
-        s = self.statistics()
-        samples = [
-            MetricSample("aimax_memory_rss_bytes", rss, help="process resident set size"),
-            MetricSample("aimax_memory_budget_bytes", s.budget_bytes, help="memory budget"),
-            MetricSample(
-                "aimax_memory_pressure_level", int(s.level), help="0 normal, 1 elevated, 2 critical"
-            ),
-            MetricSample("aimax_memory_limit_bytes", s.limit_bytes, help="min(cgroup, physical)"),
-            MetricSample("aimax_memory_usage_ratio", s.ratio, help="rss / budget"),
-            MetricSample("aimax_memory_cleanups_total", s.cleanups, kind="counter"),
-            MetricSample("aimax_memory_cache_items_freed_total", s.items_freed, kind="counter"),
-            MetricSample("aimax_memory_trims_total", s.trims, kind="counter"),
-        ]
-        if s.uss_bytes is not None:
-            samples.append(MetricSample("aimax_memory_uss_bytes", s.uss_bytes))
-        if s.malloc_free_bytes is not None:
-            samples.append(MetricSample("aimax_memory_malloc_free_bytes", s.malloc_free_bytes))
-        for cache in s.caches:
-            labels = {"cache": cache.name}
-            if cache.items is not None:
-                samples.append(MetricSample("aimax_memory_cache_items", cache.items, labels))
-            if cache.bytes is not None:
-                samples.append(MetricSample("aimax_memory_cache_bytes", cache.bytes, labels))
-        for g in s.gc.generations:
-            labels = {"generation": str(g.generation)}
-            samples.append(
-                MetricSample("aimax_gc_collections_total", g.count, labels, kind="counter")
-            )
-            for q, value in (("0.5", g.p50), ("0.95", g.p95), ("0.99", g.p99)):
-                samples.append(
-                    MetricSample(
-                        "aimax_gc_pause_seconds",
-                        value,
-                        {"generation": str(g.generation), "quantile": q},
-                    )
-                )
-        samples.append(
-            MetricSample("aimax_gc_pause_seconds_total", s.gc.pause_total, kind="counter")
-        )
-        samples.append(MetricSample("aimax_gc_pause_max_seconds", s.gc.pause_max))
-        return samples
+        return samples_of(self.metric_values(), _INFO)
 
     def metric_values(self) -> dict[str, float]:
         """The figures of :meth:`metric_samples` by series key, without sample objects."""
@@ -948,6 +907,27 @@ class MemoryManager:
                 f" caches={len(self._registry)}, cleanups={self._cleanups},"
                 f" gc_mode={self._gc_mode.phase}, running={self.running})"
             )
+
+
+_INFO: dict[str, tuple[MetricKind, str]] = {
+    "aimax_memory_rss_bytes": ("gauge", "process resident set size"),
+    "aimax_memory_budget_bytes": ("gauge", "memory budget"),
+    "aimax_memory_pressure_level": ("gauge", "0 normal, 1 elevated, 2 critical"),
+    "aimax_memory_limit_bytes": ("gauge", "min(cgroup, physical)"),
+    "aimax_memory_usage_ratio": ("gauge", "rss / budget"),
+    "aimax_memory_cleanups_total": ("counter", "cleanups run"),
+    "aimax_memory_cache_items_freed_total": ("counter", "cache items freed by cleanups"),
+    "aimax_memory_trims_total": ("counter", "malloc_trim calls"),
+    "aimax_memory_uss_bytes": ("gauge", "process unique set size"),
+    "aimax_memory_malloc_free_bytes": ("gauge", "bytes the C allocator holds free"),
+    "aimax_memory_cache_items": ("gauge", "items in a registered cache"),
+    "aimax_memory_cache_bytes": ("gauge", "estimated bytes in a registered cache"),
+    "aimax_gc_collections_total": ("counter", "GC runs, by generation"),
+    "aimax_gc_pause_seconds": ("gauge", "GC pause, by generation and quantile"),
+    "aimax_gc_pause_seconds_total": ("counter", "time spent in GC pauses"),
+    "aimax_gc_pause_max_seconds": ("gauge", "longest GC pause"),
+}
+"""Kind and help of every metric the memory manager reports (``metric_values``)."""
 
 
 @functools.lru_cache(maxsize=1024)

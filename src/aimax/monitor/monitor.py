@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import os
-import re
 import threading
 import time
 import weakref
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aimax import _clock
 from aimax._clock import as_seconds
-from aimax._metrics import MetricKind, MetricSample, MetricsSource, sample_key
+from aimax._metrics import MetricKind, MetricSample, MetricsSource, parse_key, sample_key
 from aimax.errors import ConfigurationError, MonitorError
 from aimax.monitor.collectors import GcProbe, LoopLagProbe
 from aimax.monitor.history import History, HistoryConfig, MetricSummary
@@ -655,14 +654,7 @@ class ResourceMonitor:
             failures[f"source:{name}"] = _describe(exc)
             return
         for sample in samples:
-            labels = sample.labels
-            if not labels:
-                key = sample.name
-            elif len(labels) == 1:  # the common case, without sample_key's sort and join
-                ((label, text),) = labels.items()
-                key = f'{sample.name}{{{label}="{text}"}}'
-            else:
-                key = sample_key(sample.name, labels)
+            key = sample_key(sample.name, sample.labels)
             if key not in registry:
                 builtin = BUILTIN_METRICS.get(sample.name)
                 help_ = sample.help or (builtin.help if builtin is not None else "")
@@ -688,11 +680,8 @@ class ResourceMonitor:
         labelled = SERIES_LABELS.get(key)
         if labelled is not None:
             name, labels = labelled
-        elif "{" in key:
-            name = key[: key.index("{")]
-            labels = _parse_labels(key)
         else:
-            name, labels = key, _EMPTY
+            name, labels = parse_key(key)
         info = BUILTIN_METRICS.get(name)
         kind: MetricKind = info.kind if info is not None else "gauge"
         self._register(key, name, labels, kind, info.help if info is not None else "")
@@ -928,11 +917,6 @@ _FLOAT_ONLY = frozenset({float})
 def _reading_ok(values: Mapping[str, float]) -> bool:
     """Whether a reading holds any process figure (how a foreign probe counts as up)."""
     return any(key.startswith("process_") for key in values)
-
-
-def _parse_labels(key: str) -> Mapping[str, str]:
-    inner = key[key.index("{") + 1 : key.rindex("}")]
-    return MappingProxyType(dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', inner)))
 
 
 def _finite_dict(data: Mapping[str, Any], offset: float) -> dict[str, Any]:

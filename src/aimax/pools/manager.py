@@ -27,11 +27,11 @@ from types import MappingProxyType, TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
 from aimax._clock import Clock, monotonic
-from aimax._metrics import MetricSample
+from aimax._metrics import MetricSample, samples_of
 from aimax.errors import ConfigurationError, PoolClosed
 from aimax.pools.autoscaler import ConcurrencyController, Observation, ScalingDecision
 from aimax.pools.config import DEFAULT_POOL_CONFIGS, PoolConfig
-from aimax.pools.pool import ResizablePool, _samples
+from aimax.pools.pool import _INFO, ResizablePool
 from aimax.pools.stats import ManagerStatistics, PoolShutdown, PoolStatistics, ShutdownReport
 
 __all__ = ["ThreadPoolManager"]
@@ -211,10 +211,7 @@ class ThreadPoolManager:
 
     def metric_samples(self) -> list[MetricSample]:
         """Every created pool's figures (``aimax_pool_*{pool=...}``) for the monitor."""
-        samples: list[MetricSample] = []
-        for stats in self.get_pool_stats().values():
-            samples.extend(_samples(stats))
-        return samples
+        return samples_of(self.metric_values(), _INFO)
 
     def metric_values(self) -> dict[str, float]:
         """The figures of :meth:`metric_samples` by series key, without sample objects."""

@@ -38,7 +38,7 @@ from queue import Empty, SimpleQueue
 from types import TracebackType
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
-from aimax._metrics import MetricSample, sample_key
+from aimax._metrics import MetricKind, MetricSample, sample_key, samples_of
 from aimax.errors import ConfigurationError, PoolClosed, PoolFull
 from aimax.pools import _histogram
 from aimax.pools.config import PoolConfig
@@ -722,7 +722,7 @@ class ResizablePool:
 
     def metric_samples(self) -> list[MetricSample]:
         """This pool's figures under the names the monitor expects."""
-        return _samples(self.statistics())
+        return samples_of(self.metric_values(), _INFO)
 
     def metric_values(self) -> dict[str, float]:
         """The figures of :meth:`metric_samples` by series key, without sample objects."""
@@ -924,15 +924,19 @@ def _summary(count: int, pct: list[float], total_ns: int) -> LatencySummary:
     )
 
 
-_SCALARS = (
-    "aimax_pool_size",
-    "aimax_pool_active",
-    "aimax_pool_queued",
-    "aimax_pool_completed_total",
-    "aimax_pool_failed_total",
-    "aimax_pool_rejected_total",
-)
-_LATENCIES = ("aimax_pool_queue_wait_seconds", "aimax_pool_run_seconds")
+_INFO: dict[str, tuple[MetricKind, str]] = {
+    "aimax_pool_size": ("gauge", "live worker threads"),
+    "aimax_pool_active": ("gauge", "tasks running"),
+    "aimax_pool_queued": ("gauge", "tasks queued"),
+    "aimax_pool_completed_total": ("counter", "tasks done"),
+    "aimax_pool_failed_total": ("counter", "tasks that raised"),
+    "aimax_pool_rejected_total": ("counter", "tasks refused"),
+    "aimax_pool_queue_wait_seconds": ("gauge", "time tasks waited in the queue, by quantile"),
+    "aimax_pool_run_seconds": ("gauge", "time tasks ran, by quantile"),
+}
+"""Kind and help of every metric a pool reports (:meth:`ResizablePool.metric_values`)."""
+_SCALARS = tuple(_INFO)[:6]
+_LATENCIES = tuple(_INFO)[6:]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -942,30 +946,3 @@ def _keys(pool: str) -> tuple[str, ...]:
     for name in _LATENCIES:
         keys += [sample_key(name, {"pool": pool, "quantile": q}) for q in ("0.5", "0.95", "0.99")]
     return tuple(keys)
-
-
-def _samples(s: PoolStatistics) -> list[MetricSample]:
-    labels = {"pool": s.name}
-    out = [
-        MetricSample("aimax_pool_size", float(s.size), labels, "gauge", "live worker threads"),
-        MetricSample("aimax_pool_active", float(s.active), labels, "gauge", "tasks running"),
-        MetricSample("aimax_pool_queued", float(s.queued), labels, "gauge", "tasks queued"),
-        MetricSample(
-            "aimax_pool_completed_total", float(s.completed), labels, "counter", "tasks done"
-        ),
-        MetricSample(
-            "aimax_pool_failed_total", float(s.failed), labels, "counter", "tasks that raised"
-        ),
-        MetricSample(
-            "aimax_pool_rejected_total", float(s.rejected), labels, "counter", "tasks refused"
-        ),
-    ]
-    for metric, summary in (
-        ("aimax_pool_queue_wait_seconds", s.queue_wait),
-        ("aimax_pool_run_seconds", s.run_time),
-    ):
-        if summary.count == 0:
-            continue
-        for q, value in (("0.5", summary.p50), ("0.95", summary.p95), ("0.99", summary.p99)):
-            out.append(MetricSample(metric, value, {"pool": s.name, "quantile": q}, "gauge"))
-    return out

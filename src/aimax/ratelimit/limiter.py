@@ -41,7 +41,7 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from aimax import _clock
-from aimax._metrics import MetricSample, sample_key
+from aimax._metrics import MetricKind, MetricSample, sample_key, samples_of
 from aimax.errors import (
     Banned,
     ConfigurationError,
@@ -211,6 +211,18 @@ def _count(tallies: Iterable[Tally]) -> tuple[dict[str, list[int]], dict[int, li
     return pool_counts, class_counts
 
 
+_INFO: dict[str, tuple[MetricKind, str]] = {
+    "aimax_ratelimit_utilisation_ratio": ("gauge", "units in the window / pool limit"),
+    "aimax_ratelimit_granted_total": ("counter", "requests granted"),
+    "aimax_ratelimit_units_total": ("counter", "units granted"),
+    "aimax_ratelimit_rejected_total": ("counter", "requests refused or timed out"),
+    "aimax_ratelimit_wait_seconds": ("gauge", "time granted requests waited, by quantile"),
+    "aimax_ratelimit_banned": ("gauge", "1 while a 429/418 freeze is on"),
+    "aimax_ratelimit_bans_total": ("counter", "429/418 answers that froze a scope"),
+}
+"""Kind and help of every metric the limiter reports (``metric_values``)."""
+
+
 class _MetricKeys:
     """The limiter's series keys, built once (``metric_values`` runs every tick)."""
 
@@ -221,15 +233,7 @@ class _MetricKeys:
             (
                 name,
                 limit.limit,
-                tuple(
-                    sample_key(metric, {"pool": name})
-                    for metric in (
-                        "aimax_ratelimit_utilisation_ratio",
-                        "aimax_ratelimit_granted_total",
-                        "aimax_ratelimit_units_total",
-                        "aimax_ratelimit_rejected_total",
-                    )
-                ),
+                tuple(sample_key(metric, {"pool": name}) for metric in tuple(_INFO)[:4]),
             )
             for name, limit in limits.items()
         ]
@@ -1215,48 +1219,7 @@ class APIRateLimiter:
 
     def metric_samples(self) -> Sequence[MetricSample]:
         """The monitor's view, with the metric names of the project's contract."""
-        stats = self.statistics()
-        out: list[MetricSample] = []
-        for name, pool in stats.pools.items():
-            labels = {"pool": name}
-            out.append(
-                MetricSample(
-                    "aimax_ratelimit_utilisation_ratio",
-                    pool.utilisation,
-                    labels,
-                    "gauge",
-                    "units in the window / pool limit",
-                )
-            )
-            out.append(
-                MetricSample("aimax_ratelimit_granted_total", pool.grants, labels, "counter")
-            )
-            out.append(MetricSample("aimax_ratelimit_units_total", pool.units, labels, "counter"))
-            out.append(
-                MetricSample(
-                    "aimax_ratelimit_rejected_total",
-                    pool.rejections + pool.timeouts,
-                    labels,
-                    "counter",
-                )
-            )
-        for name, cls in stats.classes.items():
-            for quantile, value in (
-                ("0.5", cls.wait_p50),
-                ("0.95", cls.wait_p95),
-                ("0.99", cls.wait_p99),
-            ):
-                out.append(
-                    MetricSample(
-                        "aimax_ratelimit_wait_seconds",
-                        value,
-                        {"priority": name, "quantile": quantile},
-                        "gauge",
-                    )
-                )
-        out.append(MetricSample("aimax_ratelimit_banned", 1.0 if stats.frozen else 0.0))
-        out.append(MetricSample("aimax_ratelimit_bans_total", stats.bans, {}, "counter"))
-        return out
+        return samples_of(self.metric_values(), _INFO)
 
     def usage(self) -> Mapping[str, int]:
         """Units now inside each pool's window."""
