@@ -241,8 +241,7 @@ class SystemProbe:
         self._cpus = os.sysconf("SC_NPROCESSORS_ONLN") if linux else (os.cpu_count() or 1)
         self._fd_count_by_size = False
         self._gone = False
-        self._start_time: float | None = None
-        self._self_start = 0.0  # set by _self_readers
+        self._start_time: float | None = None  # constant for a process: read once
         if self.procfs:
             self._dir = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY)
             self._fds["dir"] = self._dir
@@ -442,17 +441,12 @@ class SystemProbe:
         memory, the link count of ``/proc/self/task`` the threads (2 + one link per
         thread, kept open: no path lookup), and the start time is read once.
         """
-        raw = self._pread("stat", 1024)
-        parts = raw[raw.rfind(b")") + 2 :].split()
-        self._self_start = self._boot + int(parts[19]) / self._ticks
+        self._start_time = self._boot + int(self._stat()[19]) / self._ticks
         task = os.open("task", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self._dir)
         self._fds["task/"] = task
-        if os.fstat(task).st_nlink - 2 != int(parts[17]):
-            # not the layout this relies on (or a thread started meanwhile): check again
-            raw = self._pread("stat", 1024)
-            threads = int(raw[raw.rfind(b")") + 2 :].split()[17])
-            if os.fstat(task).st_nlink - 2 != threads:
-                return self._procfs_readers()
+        # not the layout this relies on (or a thread started meanwhile): check again
+        if not any(os.fstat(task).st_nlink - 2 == int(self._stat()[17]) for _ in range(2)):
+            return self._procfs_readers()
         readers = self._procfs_readers()
         readers[:2] = [
             (
@@ -487,13 +481,18 @@ class SystemProbe:
         values["process_virtual_memory_bytes"] = float(int(size) * page)
         values["process_resident_memory_bytes"] = float(int(resident) * page)
         values["aimax_process_threads"] = float(os.fstat(self._fds["task/"]).st_nlink - 2)
-        values["process_start_time_seconds"] = self._self_start
+        if self._start_time is not None:
+            values["process_start_time_seconds"] = self._start_time
 
-    def _proc_stat(self, values: dict[str, float]) -> None:
+    def _stat(self) -> list[bytes]:
+        """The fields of ``/proc/<pid>/stat`` after the command (``[0]`` is the state)."""
         raw = self._pread("stat", 1024)
         if not raw:
             raise ProcessLookupError(f"process {self.pid} is gone")
-        parts = raw[raw.rfind(b")") + 2 :].split()
+        return raw[raw.rfind(b")") + 2 :].split()
+
+    def _proc_stat(self, values: dict[str, float]) -> None:
+        parts = self._stat()
         if parts[0] in (b"Z", b"X"):  # exited, not yet reaped by its parent
             raise ProcessLookupError(f"process {self.pid} has exited")
         # fields after the command: state=3, utime=14, stime=15, num_threads=20,
