@@ -106,13 +106,14 @@ class Histogram:
     same as :func:`percentiles` of the counts.
     """
 
-    __slots__ = ("_marks", "counts", "total")
+    __slots__ = ("_marks", "_values", "counts", "total")
 
     def __init__(self) -> None:
         self.counts = [0] * SIZE
         self.total = 0
         # per quantile: [q, its bucket, durations in the buckets below it]
         self._marks: list[list[float]] = [[q, 0, 0] for q in QUANTILES]
+        self._values = [float("nan")] * len(QUANTILES)  # the marks' buckets, in ns
 
     def add(self, index: int, count: int = 1) -> None:
         """Count ``count`` durations in bucket ``index``."""
@@ -132,7 +133,7 @@ class Histogram:
         if total == 0:
             return
         # move each quantile to the first bucket whose cumulative count reaches its rank
-        for mark in marks:
+        for i, mark in enumerate(marks):
             q, at, below = mark
             index, rank = int(at), _rank(q, total)
             while below >= rank:  # counts arrived below it: step down
@@ -143,12 +144,11 @@ class Histogram:
                 index += 1
             mark[1] = index
             mark[2] = below
+            self._values[i] = bucket_value(index)
 
     def quantiles(self) -> list[float]:
         """p50, p95, p99 in ns (:data:`QUANTILES`), NaN each when nothing was counted."""
-        if self.total <= 0:
-            return [float("nan")] * len(QUANTILES)
-        return [bucket_value(int(mark[1])) for mark in self._marks]
+        return list(self._values)
 
 
 def drain(pending: list[int], wait: Histogram, run: Histogram) -> int:
