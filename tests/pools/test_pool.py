@@ -504,3 +504,40 @@ def test_statistics_count_every_task_across_folds_and_retirements() -> None:
     assert s.completed == 3010
     assert s.queue_wait.count == s.run_time.count == 3010
     assert s.run_time.p50 <= s.run_time.p95 <= s.run_time.p99
+
+
+def test_a_task_is_counted_before_its_result_is_seen() -> None:
+    """Whoever gets a result (or an exception) finds the task in the statistics: a
+    done-callback, which runs inside set_result on the worker, already sees it."""
+    seen: list[tuple[int, int, int]] = []
+
+    def look(_: Future[object]) -> None:
+        s = pool.statistics()
+        seen.append((s.completed, s.failed, s.run_time.count))
+
+    with ResizablePool("counted", PoolConfig(max_size=2)) as pool:
+        for i in range(1, 41):
+            future = pool.submit(pow, 2, i) if i % 7 else pool.submit(int, "x")
+            future.add_done_callback(look)
+            wait_all([future])
+    assert len(seen) == 40
+    for i, (completed, failed, measured) in enumerate(seen, start=1):
+        assert completed + failed >= i
+        assert measured >= i
+
+
+def test_a_caller_run_task_is_counted_before_its_result_is_seen() -> None:
+    release = threading.Event()
+    config = PoolConfig(max_size=1, queue_size=1, policy="caller_runs")
+    with ResizablePool("caller", config) as pool:
+        busy = pool.submit(release.wait)  # the one worker
+        queued = pool.submit(int)  # the one queue slot
+        ran_here = pool.submit(threading.get_ident)
+        assert ran_here.result() == threading.get_ident()
+        s = pool.statistics()
+        assert s.caller_runs == 1
+        assert s.completed == 1
+        assert s.run_time.count == 1
+        release.set()
+        busy.result()
+        queued.result()

@@ -338,20 +338,19 @@ class ResizablePool:
     def _run_in_caller(self, item: _Item) -> None:
         future, fn, args, kwargs, submitted = item
         start = _now_ns()
-        failed = False
-        if future.set_running_or_notify_cancel():
+        running = future.set_running_or_notify_cancel()
+        result: Any = None
+        error: BaseException | None = None
+        if running:
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
-                future.set_exception(exc)
-                failed = True
-            else:
-                future.set_result(result)
+                error = exc
         end = _now_ns()
         done = self._done
-        with self._lock:
+        with self._lock:  # counted before the future completes, as on the workers
             self._caller_active -= 1
-            if failed:
+            if error is not None:
                 done.failed += 1
             else:
                 done.completed += 1
@@ -359,6 +358,10 @@ class ResizablePool:
             done.run_ns += end - start
             self._wait_hist.add(_histogram.bucket(start - submitted))
             self._run_hist.add(_histogram.bucket(end - start))
+        if error is not None:
+            future.set_exception(error)
+        elif running:
+            future.set_result(result)
 
     async def submit_async(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Like :meth:`submit`, but waits for room without blocking the event loop.
@@ -551,14 +554,12 @@ class ResizablePool:
                     result = fn(*args, **kwargs)
                 except BaseException as exc:
                     end = now()
-                    future.set_exception(exc)
-                    w.failed += 1
+                    error: BaseException | None = exc
                 else:
                     end = now()
-                    future.set_result(result)
-                    w.completed += 1
-                    result = None
-                w.current = item = future = fn = args = kwargs = None
+                    error = None
+                # the task is counted before its future completes: whoever sees the
+                # result also sees it in the statistics
                 # _histogram.pack(wait, run), inlined: the buckets of both durations
                 ns = start - submitted
                 w.wait_ns += ns
@@ -577,6 +578,15 @@ class ResizablePool:
                 pending_append(packed)
                 if len(pending) >= _FOLD:
                     self._fold(w)
+                if error is None:
+                    w.completed += 1
+                    w.current = item = fn = args = kwargs = None
+                    future.set_result(result)
+                else:
+                    w.failed += 1
+                    w.current = item = fn = args = kwargs = None
+                    future.set_exception(error)
+                result = error = future = None
         except BaseException:  # pragma: no cover - only if the bookkeeping itself breaks
             log.exception("worker of pool %s died", self._name)
             with lock:
