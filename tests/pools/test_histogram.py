@@ -69,6 +69,29 @@ def test_drain_moves_every_packed_pair_into_both_histograms(pairs: list[tuple[in
         assert got == want or (not pairs and all(map(math.isnan, got + want)))
 
 
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(-5, 2**50), st.integers(-5, 2**50)), max_size=40),
+        max_size=6,
+    )
+)
+def test_drain_all_counts_several_lists_once(lists: list[list[tuple[int, int]]]) -> None:
+    """Small batches (counted one by one) and large ones (counted in C) agree."""
+    pendings = [[h.pack(wait, run) for wait, run in pairs] for pairs in lists]
+    wait_hist, run_hist = h.Histogram(), h.Histogram()
+    expected_wait, expected_run = Counter[int](), Counter[int]()
+    for pairs in lists:
+        expected_wait.update(h.bucket(wait) for wait, _ in pairs)
+        expected_run.update(h.bucket(run) for _, run in pairs)
+    assert h.drain_all(pendings, wait_hist, run_hist) == sum(map(len, lists))
+    assert all(pending == [] for pending in pendings)
+    assert _as_counter(wait_hist) == expected_wait
+    assert _as_counter(run_hist) == expected_run
+    for dense, sparse in ((wait_hist, expected_wait), (run_hist, expected_run)):
+        got, want = dense.quantiles(), h.percentiles(sparse, h.QUANTILES)
+        assert got == want or (not sparse and all(map(math.isnan, got + want)))
+
+
 def _as_counter(hist: h.Histogram) -> dict[int, int]:
     return {i: c for i, c in enumerate(hist.counts) if c}
 
@@ -109,20 +132,20 @@ def test_drain_while_the_owner_appends_loses_and_repeats_nothing() -> None:
         min_size=1,
         max_size=25,
     ),
-    st.booleans(),
+    st.sampled_from(["add", "update", "add_all"]),
 )
-def test_tracked_quantiles_follow_every_batch_exactly(
-    batches: list[list[int]], one_by_one: bool
-) -> None:
+def test_tracked_quantiles_follow_every_batch_exactly(batches: list[list[int]], how: str) -> None:
     """p50/p95/p99 kept up to date as counts arrive equal the ones computed afresh."""
     dense = h.Histogram()
     sparse: Counter[int] = Counter()
     for batch in batches:
-        if one_by_one:
+        if how == "add":
             for index in batch:
                 dense.add(index)
-        else:
+        elif how == "update":
             dense.update(Counter(batch))
+        else:
+            dense.add_all(batch)
         sparse.update(batch)
         got, want = dense.quantiles(), h.percentiles(sparse, h.QUANTILES)
         if sparse:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import accumulate, repeat
 from operator import and_, itemgetter, rshift
 
@@ -29,9 +29,11 @@ __all__ = [
     "QUANTILES",
     "SIZE",
     "Histogram",
+    "add",
     "bucket",
     "bucket_value",
     "drain",
+    "drain_all",
     "pack",
     "percentiles",
 ]
@@ -101,54 +103,86 @@ class Histogram:
     """Dense bucket counts that follow :data:`QUANTILES` as counts arrive (the owner locks).
 
     Each quantile remembers its bucket and how many durations lie below it, and
-    moves a bucket or two when counts arrive (:meth:`add`, :meth:`update`), so
-    :meth:`quantiles` costs nothing however many buckets are hit. The result is the
-    same as :func:`percentiles` of the counts.
+    moves a bucket or two when counts arrive (:meth:`add`, :meth:`add_all`,
+    :meth:`update`), so :meth:`quantiles` costs nothing however many buckets are hit.
+    The result is the same as :func:`percentiles` of the counts.
     """
 
-    __slots__ = ("_marks", "_values", "counts", "total")
+    __slots__ = ("_at", "_below", "_values", "counts", "total")
 
     def __init__(self) -> None:
         self.counts = [0] * SIZE
         self.total = 0
-        # per quantile: [q, its bucket, durations in the buckets below it]
-        self._marks: list[list[float]] = [[q, 0, 0] for q in QUANTILES]
-        self._values = [float("nan")] * len(QUANTILES)  # the marks' buckets, in ns
+        # per quantile: its bucket, and how many durations lie in the buckets below it
+        self._at = [0] * len(QUANTILES)
+        self._below = [0] * len(QUANTILES)
+        self._values = [float("nan")] * len(QUANTILES)  # the quantiles' buckets, in ns
 
     def add(self, index: int, count: int = 1) -> None:
         """Count ``count`` durations in bucket ``index``."""
         self.update({index: count})
 
+    def add_all(self, indices: Sequence[int]) -> None:
+        """Count one duration in each bucket of ``indices`` (repeats count again).
+
+        For a few durations at a time (a pool read between two samples): no mapping
+        is built, and the quantiles' "below" counts are corrected in C.
+        """
+        if not indices:
+            return
+        dense = self.counts
+        for index in indices:
+            dense[index] += 1
+        self.total += len(indices)
+        below = self._below
+        for i, at in enumerate(self._at):
+            below[i] += sum(map(at.__gt__, indices))
+        self._settle()
+
     def update(self, counts: Mapping[int, int]) -> None:
         """Add a mapping of bucket -> count (a :class:`~collections.Counter`)."""
         dense = self.counts
-        marks = self._marks
+        at, below = self._at, self._below
         for index, count in counts.items():
             dense[index] += count
             self.total += count
-            for mark in marks:
-                if index < mark[1]:
-                    mark[2] += count
+            for i, mark in enumerate(at):
+                if index < mark:
+                    below[i] += count
+        self._settle()
+
+    def _settle(self) -> None:
+        """Move each quantile to the first bucket whose cumulative count reaches its rank."""
         total = self.total
         if total == 0:
             return
-        # move each quantile to the first bucket whose cumulative count reaches its rank
-        for i, mark in enumerate(marks):
-            q, at, below = mark
-            index, rank = int(at), _rank(q, total)
-            while below >= rank:  # counts arrived below it: step down
+        dense, at, below, values = self.counts, self._at, self._below, self._values
+        for i, negative_q in enumerate(_NEGATIVE_QUANTILES):
+            index = start = at[i]
+            count = below[i]
+            rank = -int(negative_q * total // 1)  # ceil(q * total) >= 1, as _rank
+            while count >= rank:  # counts arrived below it: step down
                 index -= 1
-                below -= dense[index]
-            while below + dense[index] < rank:  # not reached yet: step up
-                below += dense[index]
+                count -= dense[index]
+            while count + dense[index] < rank:  # not reached yet: step up
+                count += dense[index]
                 index += 1
-            mark[1] = index
-            mark[2] = below
-            self._values[i] = bucket_value(index)
+            below[i] = count
+            if index != start or values[i] != values[i]:  # moved, or not yet set (NaN)
+                at[i] = index
+                values[i] = _VALUES[index]
 
     def quantiles(self) -> list[float]:
         """p50, p95, p99 in ns (:data:`QUANTILES`), NaN each when nothing was counted."""
         return list(self._values)
+
+
+# every bucket's value, looked up by Histogram (32..79 are never a bucket: NaN)
+_VALUES = tuple(
+    bucket_value(i) if i < _SMALL or i >> SUB_BITS > SUB_BITS else float("nan") for i in range(SIZE)
+)
+_NEGATIVE_QUANTILES = tuple(-q for q in QUANTILES)
+_SMALL_BATCH = 32  # up to this many durations, Histogram.add_all beats counting first
 
 
 def drain(pending: list[int], wait: Histogram, run: Histogram) -> int:
@@ -159,13 +193,32 @@ def drain(pending: list[int], wait: Histogram, run: Histogram) -> int:
     left for the next drain, never lost or counted twice. Two drains of one list must
     not run at once (the pool drains under its lock).
     """
-    n = len(pending)
-    if n == 0:
-        return 0
-    batch = pending[:n]
-    del pending[:n]
-    # Counter() of an iterable counts in C; map/rshift/and_ run in C too: the Python
-    # loop is over the distinct buckets only
-    wait.update(Counter(map(rshift, batch, repeat(PACK_BITS, n))))
-    run.update(Counter(map(and_, batch, repeat(_MASK, n))))
-    return n
+    return drain_all((pending,), wait, run)
+
+
+def drain_all(pendings: Iterable[list[int]], wait: Histogram, run: Histogram) -> int:
+    """:func:`drain` of several lists at once (one count for all of them)."""
+    batch: list[int] = []
+    for pending in pendings:
+        n = len(pending)
+        if n:
+            batch += pending[:n]
+            del pending[:n]
+    if batch:
+        add(batch, wait, run)
+    return len(batch)
+
+
+def add(batch: Sequence[int], wait: Histogram, run: Histogram) -> None:
+    """Count the packed pairs of ``batch`` (see :func:`pack`) into ``wait`` and ``run``."""
+    n = len(batch)
+    # map/rshift/and_ run in C; a large batch is counted in C too (Counter), so the
+    # Python loop is over the distinct buckets only
+    waits = map(rshift, batch, repeat(PACK_BITS, n))
+    runs = map(and_, batch, repeat(_MASK, n))
+    if n <= _SMALL_BATCH:
+        wait.add_all(list(waits))
+        run.add_all(list(runs))
+    else:
+        wait.update(Counter(waits))
+        run.update(Counter(runs))

@@ -665,9 +665,7 @@ class ResizablePool:
         """Every figure of :meth:`statistics`, as plain numbers (cheap to build)."""
         with self._lock:
             workers = list(self._workers)
-            for w in workers:
-                if w.pending:
-                    self._fold_locked(w)
+            _histogram.drain_all([w.pending for w in workers], self._wait_hist, self._run_hist)
             measured = self._wait_hist.total
             wait_pct = self._wait_hist.quantiles()
             run_pct = self._run_hist.quantiles()
