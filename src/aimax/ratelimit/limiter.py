@@ -75,7 +75,8 @@ _new_grant = cast(
 )
 _MIN_SLEEP = 1e-6
 _WAIT_SAMPLES = 4096
-_PRIORITIES = tuple(int(p) for p in Priority)
+_PRIORITIES = tuple(int(p) for p in Priority)  # 0, 1, ...: list indices too
+_NO_WAITS = (0.0, 0.0, 0.0)
 _MAX_PLANS = 4096
 
 
@@ -1144,9 +1145,10 @@ class APIRateLimiter:
                 timeouts=row[3],
             )
         classes: dict[str, ClassStatistics] = {}
+        quantiles = self._class_quantiles([class_counts[p][4] for p in _PRIORITIES])
         for priority in Priority:
             crow = class_counts[int(priority)]
-            p50, p95, p99 = self._class_quantiles(int(priority), crow[4])
+            p50, p95, p99 = quantiles[int(priority)]
             classes[priority.name.lower()] = ClassStatistics(
                 name=priority.name.lower(),
                 grants=crow[0],
@@ -1168,16 +1170,23 @@ class APIRateLimiter:
             backend=type(self._backend).__name__ if self._backend is not None else "local",
         )
 
-    def _class_quantiles(self, priority: int, zeros: int) -> tuple[float, float, float]:
-        """p50, p95, p99 of a class's waits, ``zeros`` grants having waited for nothing."""
-        with self._lock:  # the waits are kept sorted: three look-ups, no sort
-            waits = self._waits[priority]
-            ordered, total = waits.ordered, waits.total
-            return (
-                wait_quantile(0.50, zeros, ordered, total, ordered=True),
-                wait_quantile(0.95, zeros, ordered, total, ordered=True),
-                wait_quantile(0.99, zeros, ordered, total, ordered=True),
-            )
+    def _class_quantiles(self, zeros: Sequence[int]) -> list[tuple[float, float, float]]:
+        """p50, p95, p99 of each class's waits, ``zeros[p]`` grants having waited for nothing."""
+        out: list[tuple[float, float, float]] = []
+        with self._lock:  # the waits are kept sorted: three look-ups per class, no sort
+            for waits, zero in zip(self._waits, zeros, strict=True):
+                ordered, total = waits.ordered, waits.total
+                if not ordered:  # never waited: every quantile is 0 (as wait_quantile says)
+                    out.append(_NO_WAITS)
+                    continue
+                out.append(
+                    (
+                        wait_quantile(0.50, zero, ordered, total, ordered=True),
+                        wait_quantile(0.95, zero, ordered, total, ordered=True),
+                        wait_quantile(0.99, zero, ordered, total, ordered=True),
+                    )
+                )
+        return out
 
     def metric_values(self) -> dict[str, float]:
         """The figures of :meth:`metric_samples` by series key, without sample objects."""
@@ -1202,9 +1211,9 @@ class APIRateLimiter:
             out[k_granted] = float(row[0])
             out[k_units] = float(row[1])
             out[k_rejected] = float(row[2] + row[3])
+        quantiles = self._class_quantiles([class_counts[p][4] for p in _PRIORITIES])
         for priority, class_keys in keys.classes:
-            quantiles = self._class_quantiles(priority, class_counts[priority][4])
-            for key, value in zip(class_keys, quantiles, strict=True):
+            for key, value in zip(class_keys, quantiles[priority], strict=True):
                 out[key] = value
         out["aimax_ratelimit_banned"] = 1.0 if banned else 0.0
         out["aimax_ratelimit_bans_total"] = float(bans)
