@@ -630,12 +630,16 @@ class ResourceMonitor:
         except Exception as exc:  # one broken source degrades only itself
             failures[f"source:{name}"] = _describe(exc)
             return
-        if not values.keys().isdisjoint(got.keys()):  # the first source of a key wins
-            got = dict(got)
-            for key in got.keys() & values.keys():
-                del got[key]
-                self._note_duplicate(key, name)
+        if values.keys().isdisjoint(got.keys()):
+            values.update(got)
+            return
+        # the first source of a key wins: merge all, then put the earlier values back
+        kept = {key: values[key] for key in got.keys() & values.keys()}
         values.update(got)
+        values.update(kept)
+        if not kept.keys() <= self._duplicates_logged:
+            for key in kept:
+                self._note_duplicate(key, name)
 
     def _collect_samples(
         self,
