@@ -183,6 +183,7 @@ class SystemProbe:
 
     def __init__(self, root: str | os.PathLike[str] = "/") -> None:
         self._root = Path(root)
+        self._real_proc = str(self._root) == "/" and sys.platform.startswith("linux")
         self._page_size = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
         self._process: object | None = None
         # on the real /proc, statm stays open (read with pread: a third of the cost of
@@ -202,7 +203,7 @@ class SystemProbe:
     def rss(self) -> int:
         """RSS from ``/proc/self/statm`` (resident pages x page size); psutil elsewhere."""
         try:
-            if str(self._root) == "/" and sys.platform.startswith("linux"):
+            if self._real_proc:
                 return int(self._read_statm().split()[1]) * self._page_size
             fields = self._proc("self", "statm").read_text().split()
             return int(fields[1]) * self._page_size
