@@ -637,9 +637,8 @@ class ResourceMonitor:
         kept = {key: values[key] for key in got.keys() & values.keys()}
         values.update(got)
         values.update(kept)
-        if not kept.keys() <= self._duplicates_logged:
-            for key in kept:
-                self._note_duplicate(key, name)
+        for key in kept:
+            self._note_duplicate(key, name)
 
     def _collect_samples(
         self,

@@ -29,7 +29,6 @@ __all__ = [
     "QUANTILES",
     "SIZE",
     "Histogram",
-    "add",
     "bucket",
     "bucket_value",
     "drain",
@@ -157,20 +156,15 @@ class Histogram:
         if total == 0:
             return
         dense, at, below, values = self.counts, self._at, self._below, self._values
-        for i, negative_q in enumerate(_NEGATIVE_QUANTILES):
-            index = start = at[i]
-            count = below[i]
-            rank = -int(negative_q * total // 1)  # ceil(q * total) >= 1, as _rank
+        for i, q in enumerate(QUANTILES):
+            index, count, rank = at[i], below[i], _rank(q, total)
             while count >= rank:  # counts arrived below it: step down
                 index -= 1
                 count -= dense[index]
             while count + dense[index] < rank:  # not reached yet: step up
                 count += dense[index]
                 index += 1
-            below[i] = count
-            if index != start or values[i] != values[i]:  # moved, or not yet set (NaN)
-                at[i] = index
-                values[i] = _VALUES[index]
+            at[i], below[i], values[i] = index, count, _VALUES[index]
 
     def quantiles(self) -> list[float]:
         """p50, p95, p99 in ns (:data:`QUANTILES`), NaN each when nothing was counted."""
@@ -181,7 +175,6 @@ class Histogram:
 _VALUES = tuple(
     bucket_value(i) if i < _SMALL or i >> SUB_BITS > SUB_BITS else float("nan") for i in range(SIZE)
 )
-_NEGATIVE_QUANTILES = tuple(-q for q in QUANTILES)
 _SMALL_BATCH = 32  # up to this many durations, Histogram.add_all beats counting first
 
 
@@ -204,13 +197,6 @@ def drain_all(pendings: Iterable[list[int]], wait: Histogram, run: Histogram) ->
         if n:
             batch += pending[:n]
             del pending[:n]
-    if batch:
-        add(batch, wait, run)
-    return len(batch)
-
-
-def add(batch: Sequence[int], wait: Histogram, run: Histogram) -> None:
-    """Count the packed pairs of ``batch`` (see :func:`pack`) into ``wait`` and ``run``."""
     n = len(batch)
     # map/rshift/and_ run in C; a large batch is counted in C too (Counter), so the
     # Python loop is over the distinct buckets only
@@ -222,3 +208,4 @@ def add(batch: Sequence[int], wait: Histogram, run: Histogram) -> None:
     else:
         wait.update(Counter(waits))
         run.update(Counter(runs))
+    return n

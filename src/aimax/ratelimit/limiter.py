@@ -76,7 +76,6 @@ _new_grant = cast(
 _MIN_SLEEP = 1e-6
 _WAIT_SAMPLES = 4096
 _PRIORITIES = tuple(int(p) for p in Priority)  # 0, 1, ...: list indices too
-_NO_WAITS = (0.0, 0.0, 0.0)
 _MAX_PLANS = 4096
 
 
@@ -1176,9 +1175,6 @@ class APIRateLimiter:
         with self._lock:  # the waits are kept sorted: three look-ups per class, no sort
             for waits, zero in zip(self._waits, zeros, strict=True):
                 ordered, total = waits.ordered, waits.total
-                if not ordered:  # never waited: every quantile is 0 (as wait_quantile says)
-                    out.append(_NO_WAITS)
-                    continue
                 out.append(
                     (
                         wait_quantile(0.50, zero, ordered, total, ordered=True),
