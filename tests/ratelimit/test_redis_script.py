@@ -109,10 +109,13 @@ def test_grants_until_the_cap_then_says_how_long_to_wait(script: Script) -> None
 
 
 def test_window_is_half_open(script: Script) -> None:
-    plan = [("p", 1, 1, 1_000)]
+    # A long window: the keys' real TTLs (two windows of wall time) must not expire
+    # them between the calls, whatever the fake microsecond clock says.
+    w = WINDOWS["p"]
+    plan = [("p", 1, 1, w)]
     assert script.attempt(plan, [], T0)[0] == 1
-    assert script.attempt(plan, [], T0 + 999)[:2] == [0, 1]
-    assert script.attempt(plan, [], T0 + 1_000)[0] == 1
+    assert script.attempt(plan, [], T0 + w - 1)[:2] == [0, 1]
+    assert script.attempt(plan, [], T0 + w)[0] == 1
 
 
 def test_linked_pools_are_all_or_nothing(script: Script) -> None:

@@ -139,6 +139,7 @@ class Waiter:
         "plan",
         "priority",
         "queued",
+        "retry_at",
         "since",
     )
 
@@ -148,6 +149,7 @@ class Waiter:
         self.priority = plan.priority
         self.since = since
         self.queued = False
+        self.retry_at = since  # when its last refusal said it may try again (clock time)
         self.parked = False  # waiting to be woken (not on a timer of its own)
         self.cond: Any = None
         self.loop: Any = None
@@ -172,6 +174,18 @@ class Scheduler:
                     if pool in pools:
                         return True
         return False
+
+    def blocker(self, waiter: Waiter) -> Waiter | None:
+        """The queued waiter that keeps ``waiter`` from trying (None if it may try)."""
+        queue = self.queues[waiter.priority]
+        if queue and queue[0] is not waiter:
+            return queue[0]
+        pools = waiter.plan.pools
+        for urgent in range(waiter.priority):
+            other = self.queues[urgent]
+            if other and any(pool in pools for pool in other[0].blocks):
+                return other[0]
+        return None
 
     def can_pass(self, plan: Plan) -> bool:
         """May a new arrival of ``plan`` try now, ahead of nobody it must respect?"""

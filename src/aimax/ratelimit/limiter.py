@@ -77,6 +77,7 @@ _MIN_SLEEP = 1e-6
 _WAIT_SAMPLES = 4096
 _PRIORITIES = tuple(int(p) for p in Priority)  # 0, 1, ...: list indices too
 _MAX_PLANS = 4096
+_WARM_START_MAX_WINDOW = 60.0  # warm_start pre-fills windows up to a minute only
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -277,8 +278,12 @@ class APIRateLimiter:
     ``limits`` are the pools; ``kinds`` what each request charges and its priority
     class. ``reserve`` maps a class to the share of a pool's window it may fill when a
     more urgent class also charges that pool (the most urgent class of a pool may fill
-    all of it). ``warm_start`` treats that fraction of every pool as already used at
-    start (the exchange still counts a previous process's requests). ``pair_share``
+    all of it). ``warm_start`` treats that fraction of every pool whose window is at
+    most a minute as already used at start, for one window: the exchange may still
+    count a previous process's requests, so a restarted bot does not burst. Longer
+    windows (MAX's hourly and daily connection pools) are not pre-filled: a guess
+    would stall them for hours. ``max_ban`` caps any freeze a 429 asks for; a missing
+    or unusable ``Retry-After`` freezes for ``default_ban``. ``pair_share``
     caps what one pair may take of a pool's window. ``backend`` holds the budget
     elsewhere (Redis); by default it lives in this process.
 
@@ -301,6 +306,7 @@ class APIRateLimiter:
         warm_start: float = 0.0,
         pair_share: float | None = None,
         default_ban: float | timedelta = 60.0,
+        max_ban: float | timedelta = 3600.0,
         default_kind: str | None = None,
     ) -> None:
         self._clock: Callable[[], float] = clock if clock is not None else _clock.monotonic
@@ -340,6 +346,12 @@ class APIRateLimiter:
             None if pair_share is None else _fraction(pair_share, "pair_share", allow_zero=False)
         )
         self._default_ban = _clock.as_seconds(default_ban, name="default_ban")
+        self._max_ban = _clock.as_seconds(max_ban, name="max_ban")
+        if self._default_ban > self._max_ban:
+            raise ConfigurationError(
+                f"default_ban ({self._default_ban:g} s) must not exceed max_ban "
+                f"({self._max_ban:g} s)"
+            )
         if default_kind is None:
             default_kind = next(iter(self._kinds))
         elif default_kind not in self._kinds:
@@ -378,6 +390,8 @@ class APIRateLimiter:
         now = self._clock()
         if self._warm_start and not self._remote:
             for limit in self._limits.values():
+                if limit.seconds > _WARM_START_MAX_WINDOW:
+                    continue
                 units = math.floor(limit.effective_limit * self._warm_start + 1e-9)
                 self._core.window.prefill(limit.name, limit.seconds, units, now)
         self._created = now
@@ -411,6 +425,8 @@ class APIRateLimiter:
         clock: _clock.Clock | None = None,
         wall: _clock.Clock | None = None,
         backend: LimiterBackend | None = None,
+        default_ban: float | timedelta = 60.0,
+        max_ban: float | timedelta = 3600.0,
     ) -> APIRateLimiter:
         """The MAX profile: its documented pools and kinds (see :mod:`.max_profile`).
 
@@ -428,6 +444,8 @@ class APIRateLimiter:
             reserve=reserve,
             warm_start=warm_start,
             pair_share=pair_share,
+            default_ban=default_ban,
+            max_ban=max_ban,
             default_kind="market_data",
         )
 
@@ -701,13 +719,38 @@ class APIRateLimiter:
         if answer is NOT_ELIGIBLE:
             if now >= deadline:
                 waiter.plan.tally.timeouts += 1
-                raise self._timeout(waiter.plan, self._peek(waiter.plan, now), now)
+                raise self._queued_timeout(waiter, now)
             return deadline
         retry_at = now + max(answer.wait, _MIN_SLEEP)
         if retry_at > deadline:
             waiter.plan.tally.timeouts += 1
             raise self._failure(waiter.plan, answer, now, would_block=False)
+        waiter.retry_at = retry_at
         return retry_at
+
+    def _queued_timeout(self, waiter: Waiter, now: float) -> RateLimited:
+        """The timeout of a waiter that never got its turn: name what it waited behind."""
+        own = self._peek(waiter.plan, now)
+        blocker = self._core.sched.blocker(waiter)
+        if blocker is None or not own.granted:
+            return self._timeout(waiter.plan, own, now)
+        # its own pools have room: it waits for the request ahead to be granted first,
+        # which cannot happen before that request's own next try
+        pool = next((p for p in blocker.blocks if p in waiter.plan.pools), waiter.plan.pools[0])
+        latest, seen = blocker.retry_at, {id(waiter)}
+        ahead: Waiter | None = blocker
+        while ahead is not None and id(ahead) not in seen:  # that one may wait too
+            seen.add(id(ahead))
+            latest = max(latest, ahead.retry_at)
+            ahead = self._core.sched.blocker(ahead)
+        retry = max(0.0, latest - now)
+        return RateLimited(
+            f"no slot for {waiter.plan.kind!r} within the timeout: queued behind an "
+            f"earlier {blocker.plan.kind!r} request waiting for pool {pool!r} "
+            f"(its next try in {retry:.3f} s)",
+            retry_after=retry,
+            pool=pool,
+        )
 
     def _peek(self, plan: Plan, now: float) -> Attempt:
         if self._remote:
@@ -1016,7 +1059,7 @@ class APIRateLimiter:
 
     def on_response(
         self,
-        status: int,
+        status: int | str,
         headers: Mapping[str, str] | None = None,
         *,
         kind: str | RequestKind | None = None,
@@ -1025,8 +1068,11 @@ class APIRateLimiter:
 
         ``Retry-After`` may be an absolute Unix timestamp (MAX), seconds, or an HTTP
         date; missing, unusable or already past (clock skew: the 429 says we ARE
-        banned), the freeze lasts ``default_ban`` seconds. Without
-        ``kind`` every scope is frozen. Returns the :class:`BanEvent`, or None.
+        banned), the freeze lasts ``default_ban`` seconds. A freeze longer than
+        ``max_ban`` (default one hour) is capped to it with an error in the log, so a
+        wrong header can never lock out cancels for days. ``status`` may be an int or a
+        numeric string. Without ``kind`` every scope is frozen. Returns the
+        :class:`BanEvent`, or None.
 
             >>> limiter = APIRateLimiter.for_max()
             >>> event = limiter.on_response(429, {"Retry-After": "30"}, kind="order")
@@ -1036,8 +1082,10 @@ class APIRateLimiter:
             False
             >>> limiter.close()
         """
-        if status not in BAN_STATUSES:
+        code = _status_code(status)
+        if code not in BAN_STATUSES:
             return None
+        status = code
         if kind is not None:
             scopes = [self._kind_of(kind).scope]
             kind_name: str | None = self._kind_of(kind).name
@@ -1060,6 +1108,18 @@ class APIRateLimiter:
                 self._default_ban,
             )
             until = wall_now + self._default_ban
+        elif until - wall_now > self._max_ban:
+            # A freeze this long would refuse even cancels for hours (and, over Redis,
+            # every restarted process too): cap it, loudly.
+            logger.error(
+                "HTTP %d with Retry-After %r asks for a %.0f s freeze, beyond max_ban: "
+                "freezing for %.0f s instead",
+                status,
+                header(headers, "Retry-After"),
+                until - wall_now,
+                self._max_ban,
+            )
+            until = wall_now + self._max_ban
         events = []
         with self._lock:
             now = self._clock()
@@ -1292,6 +1352,17 @@ class APIRateLimiter:
             f"backend={'local' if self._backend is None else type(self._backend).__name__}, "
             f"{state})"
         )
+
+
+def _status_code(status: object) -> int | None:
+    """An HTTP status given as int or numeric string (``429``, ``"429"``), else None."""
+    if isinstance(status, bool):
+        return None
+    if isinstance(status, int):
+        return status
+    if isinstance(status, str) and status.strip().isdigit():
+        return int(status.strip())
+    return None
 
 
 def _fraction(value: float, name: str, *, allow_zero: bool) -> float:

@@ -87,6 +87,7 @@ logger = logging.getLogger(__name__)
 
 _SCHEMES: Final = ("redis", "rediss", "unix")
 _US: Final = 1_000_000
+_LAST_UNIX_SECOND: Final = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 _BLOCK: Final = 1 << 40
 """Units that fill any pool: the local fallback's pools start full for one window."""
 _UNAVAILABLE: Final = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -756,8 +757,15 @@ unix://, got 'http://localhost'
     def _freeze_local(self, scope: str, until: float) -> float:
         if not isinstance(scope, str) or not scope:
             raise ConfigurationError(f"scope must be a non-empty string, got {scope!r}")
-        if isinstance(until, bool) or not isinstance(until, int | float) or math.isnan(until):
-            raise ConfigurationError(f"until must be Unix seconds, got {until!r}")
+        if (
+            isinstance(until, bool)
+            or not isinstance(until, int | float)
+            or not math.isfinite(until)
+            or until > _LAST_UNIX_SECOND
+        ):
+            raise ConfigurationError(
+                f"until must be finite Unix seconds before the year 10000, got {until!r}"
+            )
         until = float(until)
         with self._lock:
             if until > self._freezes.get(scope, -math.inf):
