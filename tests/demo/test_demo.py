@@ -211,3 +211,25 @@ def test_book_features_pick_the_best_levels_whatever_the_order() -> None:
     assert features["mid"] == 100.5
     assert features["spread_bp"] == pytest.approx(1 / 100.5 * 1e4)
     assert features["imbalance"] == pytest.approx((1 - 3) / 4)
+
+
+def test_demo_without_matplotlib_writes_a_report_without_charts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's install line has no `report` extra: the demo must still finish,
+    write both reports, and say in one line why the HTML has no pictures."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = io.StringIO()
+    result = run_demo(
+        DemoConfig(pairs=2, duration=1.0, refresh_period=0.5, scale=0.1, output=tmp_path),
+        console=Console(file=out, width=200),
+    )
+    assert result.json_path.exists()
+    html = result.html_path.read_text(encoding="utf-8")
+    parser = _Tags()
+    parser.feed(html)
+    assert parser.tags.count("svg") == 0
+    assert "aimax-optimizer[report]" in html  # each chart's place says how to get it
+    notes = [line for line in out.getvalue().splitlines() if "has no charts" in line]
+    assert len(notes) == 1
+    assert "aimax-optimizer[report]" in notes[0]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from aimax.demo.dashboard import Dashboard
 from aimax.demo.workload import WorkloadCounters, run_workload
@@ -30,6 +31,7 @@ from aimax.optimizer import OptimizerConfig, SystemPerformanceOptimizer
 from aimax.ratelimit import APIRateLimiter, LimiterBackend, RateLimit
 from aimax.ratelimit.max_profile import MAX_POOLS, max_kinds
 from aimax.report import OptimizationReport, render_terminal, write_html, write_json
+from aimax.report.charts import charts_unavailable
 
 __all__ = ["DemoConfig", "DemoResult", "run_demo", "scaled_max_limiter"]
 
@@ -291,7 +293,10 @@ def _write_reports(
         optimizer.note(note)
     report = optimizer.get_optimization_report()
     write_json(report, config.output / "report.json")
-    write_html(report, config.output / "report.html")
+    missing = charts_unavailable()
+    if missing is not None:  # a report without pictures, and one line saying why
+        console.print(f"[yellow]note:[/yellow] report.html has no charts: {escape(missing)}")
+    write_html(report, config.output / "report.html", charts_note=missing)
     (config.output / "workload.json").write_text(
         json.dumps(_counters_dict(counters), indent=2), encoding="utf-8"
     )

@@ -43,7 +43,9 @@ __all__ = [
     "RSS_SERIES",
     "UTILISATION_SERIES",
     "Chart",
+    "charts_unavailable",
     "render_charts",
+    "undrawn_charts",
 ]
 
 CPU_SERIES = ("aimax_process_cpu_percent", "process_cpu_percent")
@@ -90,6 +92,27 @@ def _matplotlib() -> tuple[type[Figure], Callable[..., Any]]:
             f"run `{INSTALL_HINT}` (or `pip install matplotlib`)"
         ) from exc
     return Figure, rc_context
+
+
+def charts_unavailable() -> str | None:
+    """Why the charts cannot be drawn here (matplotlib missing), or None if they can.
+
+    Callers that must always leave a report (the demo) check this first and fall back
+    to :func:`undrawn_charts`, a report without pictures, instead of a traceback.
+    """
+    try:
+        _matplotlib()
+    except RuntimeError as exc:
+        return str(exc)
+    return None
+
+
+def undrawn_charts(why: str) -> list[Chart]:
+    """The report's charts, each with ``why`` as its note and no picture."""
+    return [
+        Chart(id=chart_id, title=title, svg=None, note=why)
+        for chart_id, title in CHART_TITLES.items()
+    ]
 
 
 def _label(text: str) -> str:

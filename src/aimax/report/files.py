@@ -53,13 +53,18 @@ def read_json(path: str | os.PathLike[str]) -> OptimizationReport:
 
 
 def write_html(
-    report: OptimizationReport, path: str | os.PathLike[str], *, max_points: int = 1000
+    report: OptimizationReport,
+    path: str | os.PathLike[str],
+    *,
+    max_points: int = 1000,
+    charts_note: str | None = None,
 ) -> Path:
     """Write the report as ONE self-contained HTML file (see :func:`render_html`).
 
     The file needs no network and no JavaScript to view: inline CSS, charts as inline
     SVG. Raises ``RuntimeError`` naming ``pip install 'aimax-optimizer[report]'`` when
-    matplotlib is missing.
+    matplotlib is missing, unless ``charts_note`` is given (then the charts are left
+    out, each showing that note).
 
     Example::
 
@@ -75,4 +80,5 @@ def write_html(
 
     if not isinstance(report, OptimizationReport):
         raise ConfigurationError(f"expected an OptimizationReport, got {type(report).__name__}")
-    return _write_atomically(path, render_html(report, max_points=max_points), errors="replace")
+    page = render_html(report, max_points=max_points, charts_note=charts_note)
+    return _write_atomically(path, page, errors="replace")

@@ -26,7 +26,7 @@ from aimax.report._format import (
     sparkline,
 )
 from aimax.report._series import unit_for_metric
-from aimax.report.charts import Chart, render_charts
+from aimax.report.charts import Chart, render_charts, undrawn_charts
 from aimax.report.model import OptimizationReport, Percentiles, WaitRow
 
 __all__ = ["render_html"]
@@ -401,13 +401,16 @@ _SECTIONS = (
 )
 
 
-def render_html(report: OptimizationReport, *, max_points: int = 1000) -> str:
+def render_html(
+    report: OptimizationReport, *, max_points: int = 1000, charts_note: str | None = None
+) -> str:
     """The report as one self-contained HTML document (a string).
 
     Charts (see :data:`aimax.report.charts.CHART_TITLES`) are inline ``<svg>`` drawn
     with matplotlib, each line thinned to at most ``max_points`` points; a chart with
     nothing to draw shows a "No data" note. Raises ``RuntimeError`` naming
-    ``pip install 'aimax-optimizer[report]'`` when matplotlib is missing.
+    ``pip install 'aimax-optimizer[report]'`` when matplotlib is missing, unless
+    ``charts_note`` is given: then no chart is drawn and each shows that note instead.
 
     Example::
 
@@ -416,7 +419,11 @@ def render_html(report: OptimizationReport, *, max_points: int = 1000) -> str:
         >>> "&lt;run&gt;" in page and "http" not in page
         True
     """
-    charts = render_charts(report, max_points=max_points)
+    charts = (
+        render_charts(report, max_points=max_points)
+        if charts_note is None
+        else undrawn_charts(charts_note)
+    )
     notes = (
         "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in report.notes) + "</ul>"
         if report.notes
