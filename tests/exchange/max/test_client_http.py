@@ -503,3 +503,28 @@ async def test_admission_wait_is_measured_per_kind(fake_max: Any) -> None:
     assert set(stats.admission_wait_p99) == {"market_data"}
     # the third request cannot pass before the first leaves the 0.3 s window
     assert stats.admission_wait_p99["market_data"] >= 0.1
+
+
+@pytest.mark.parametrize(
+    ("base_url", "shown", "hidden"),
+    [
+        ("http://user:s3cr3t-pw@127.0.0.1:9/", "http://user:***@127.0.0.1:9", "s3cr3t-pw"),
+        ("https://tok3n-value@example.invalid", "https://***@example.invalid", "tok3n-value"),
+        ("https://max-api.maicoin.com", "https://max-api.maicoin.com", "***"),
+    ],
+)
+async def test_repr_masks_userinfo_credentials(
+    limiter: Any, base_url: str, shown: str, hidden: str
+) -> None:
+    """Issue 15: a password in base_url must not show in the client's reprs."""
+    async with MaxClient(base_url=base_url, limiter=limiter) as c:
+        assert f"base_url={shown!r}" in repr(c)
+        assert hidden not in repr(c)
+    sync = MaxClientSync(base_url=base_url, limiter=limiter)
+    try:
+        assert hidden not in repr(sync)
+    finally:
+        sync.close()
+    with pytest.raises(errors.ConfigurationError) as info:
+        MaxClient(base_url=base_url.replace("http", "ftp", 1), limiter=limiter)
+    assert hidden not in str(info.value)

@@ -249,3 +249,17 @@ def test_models_reject_garbage() -> None:
         KLine.from_json([1, 2])
     with pytest.raises(ExchangeError, match="not a number"):
         Account.from_json({"currency": "x", "balance": True, "locked": "0"})
+
+
+def test_ticker_parses_vol_in_quote_and_tolerates_its_absence() -> None:
+    """Issue 15: MAX v3 tickers carry ``vol_in_quote``; older bodies lack it."""
+    full = Ticker.from_json(
+        {"market": "btctwd", "at": 1700000000, "buy": "3000000.0", "buy_vol": "0.5",
+         "sell": "3000100.0", "sell_vol": "0.25", "open": "2990000.0", "low": "2980000.0",
+         "high": "3010000.0", "last": "3000000.0", "vol": "12.5", "vol_in_btc": "12.5",
+         "vol_in_quote": "37500000.0"}
+    )  # fmt: skip
+    assert full.vol_in_quote == Decimal("37500000.0")
+    assert isinstance(full.vol_in_quote, Decimal)
+    old = Ticker.from_json({"market": "btctwd", "last": "1.1", "vol": "2"})
+    assert old.vol_in_quote is None

@@ -391,3 +391,130 @@ def test_a_sell_walking_the_book_cascades_stops_safely() -> None:
     taken = sum(v for p, v in levels) - sum(after.get(p, D(0)) for p, _ in levels)
     assert taken == sold
     assert ex.totals("btc") == D(10) - sold
+
+
+def test_ticker_has_vol_in_quote_and_currencies_send_strings() -> None:
+    """Issue 15: MAX v3's ticker fields, and ``min_borrow_amount`` as a string."""
+    ex = make()
+    for price in ("3000000", "3000010", "2999990"):
+        ex.set_price("btctwd", price, T0)
+    t = ex.ticker("btctwd", T0)
+    assert {
+        "market", "at", "buy", "buy_vol", "sell", "sell_vol", "open", "low", "high",
+        "last", "vol", "vol_in_btc", "vol_in_quote",
+    } <= set(t)  # fmt: skip
+    trades = ex.public_trades("btctwd", T0, limit=1000)
+    turnover = sum(D(str(x["price"])) * D(str(x["volume"])) for x in trades)
+    assert isinstance(t["vol_in_quote"], str)
+    assert turnover > 0
+    assert abs(D(t["vol_in_quote"]) - turnover) <= D("0.1")  # summed price * volume
+    vol = D(str(t["vol"]))
+    assert vol * D("2999990") <= D(t["vol_in_quote"]) <= vol * D("3000010")
+    assert all(isinstance(c["min_borrow_amount"], str) for c in ex.currencies_json())
+    assert all(D(str(c["min_borrow_amount"])) >= 0 for c in ex.currencies_json())
+
+
+def test_off_precision_price_or_volume_is_rejected_not_truncated() -> None:
+    """Issue 15: btctwd has quote precision 1 and base precision 8."""
+    ex = make()
+    a = funded(ex)
+    ex.set_price("btctwd", "3000000", T0)
+    for params, named in [
+        ({"side": "buy", "volume": "0.01", "price": "1500000.65"}, "1500000.65"),
+        ({"side": "sell", "volume": "0.01", "price": "3500000.01"}, "3500000.01"),
+        ({"side": "buy", "volume": "0.010000001", "price": "1500000"}, "0.010000001"),
+        ({"side": "buy", "volume": "0.01", "price": "0.01"}, "0.01"),
+    ]:
+        with pytest.raises(Rejection) as info:
+            order(ex, a, **params)
+        assert (info.value.code, info.value.status) == (1001, 400), params
+        assert named in info.value.message
+        assert info.value.body()["error"]["code"] == 1001  # type: ignore[index]
+    assert ex.open_orders(a, "spot", {}, T0) == []  # type: ignore[arg-type]
+    placed = order(ex, a, side="buy", volume="0.01000000", price="1500000.60")
+    assert (placed["price"], placed["volume"]) == ("1500000.6", "0.01")
+
+
+@pytest.mark.parametrize(
+    "absurd", ["1e400", "-1e400", "1e-400", "NaN", "sNaN", "inf", "-Infinity", "9" * 60, 1e300]
+)
+def test_absurd_amounts_are_clean_rejections(absurd: object) -> None:
+    """Issue 15: ``volume="1e400"`` used to raise InvalidOperation out of the handler."""
+    ex = make()
+    a = funded(ex)
+    ex.set_price("btctwd", "3000000", T0)
+    for name in ("volume", "price", "stop_price"):
+        params: dict[str, object] = {"side": "buy", "volume": "0.01", "price": "1500000"}
+        params["ord_type"] = "stop_limit"
+        params["stop_price"] = "3100000"
+        params[name] = absurd
+        with pytest.raises(Rejection) as info:
+            order(ex, a, **params)
+        assert info.value.code == 1001, (name, absurd)
+
+
+def test_memory_stays_bounded_and_recent_orders_stay_findable() -> None:
+    """Issue 15: public trades, closed orders, fills and client_oids are bounded."""
+    horizon, step, rounds = 3600.0, 10.0, 1500
+    ex = make(
+        public_trades_kept=50,
+        closed_order_horizon=horizon,
+        client_oid_ttl=600.0,
+        volatility=0.0,
+        price_tick=5.0,
+    )
+    a = funded(ex, twd="1e12", btc="1e6")
+    now = T0
+    ex.set_price("btctwd", "3000000", now)
+    resting = order(ex, a, now, side="buy", volume="0.001", price="1000000", client_oid="keep")
+    # an open order with a fill older than the horizon: it and its fill stay
+    ask = D(str(ex.ticker("btctwd", now)["sell"]))
+    partial = order(ex, a, now, side="buy", volume="1000", price=str(ask))
+    ex.set_price("btctwd", "3500000", now)  # the market leaves it behind
+    assert ex.get_order(a, {"id": partial["id"]}, now)["state"] == "wait"  # type: ignore[arg-type]
+    bound = 2 * int(horizon / step) + 10
+    for i in range(rounds):
+        now += step
+        order(ex, a, now, side="buy", volume="0.001", ord_type="market", client_oid=f"m{i}")
+        placed = order(ex, a, now, side="buy", volume="0.001", price="1000000", client_oid=f"c{i}")
+        ex.cancel_order(a, {"id": placed["id"]}, now)  # type: ignore[arg-type]
+        if i % 100 == 0:
+            assert len(a.orders) <= bound  # type: ignore[attr-defined]
+    assert len(ex.public_trades("btctwd", now, limit=1000)) == 50
+    for market in ex.markets:
+        assert len(ex.public_trades(market, now, limit=1000)) <= 50
+    assert len(a.orders) <= bound  # type: ignore[attr-defined]
+    assert len(a.fills) + len(a.old_fills) <= 2 * bound  # type: ignore[attr-defined]
+    assert len(a.client_oids) <= bound  # type: ignore[attr-defined]
+    assert len(a.closed) <= bound  # type: ignore[attr-defined]
+    assert len(ex._orders) <= bound
+    # open orders are never dropped, nor their fills
+    assert ex.get_order(a, {"id": resting["id"]}, now)["state"] == "wait"  # type: ignore[arg-type]
+    assert ex.get_order(a, {"client_oid": "keep"}, now)["id"] == resting["id"]  # type: ignore[arg-type]
+    assert ex.order_trades(a, {"order_id": partial["id"]}, now)  # type: ignore[arg-type]
+    mine = ex.my_trades(a, "spot", {"limit": 1000, "order_by": "asc"}, now)  # type: ignore[arg-type]
+    assert mine[0]["order_id"] == partial["id"]
+    # a recent closed order is still there, by id and by client_oid, with its fills
+    last = f"m{rounds - 1}"
+    recent = ex.get_order(a, {"client_oid": last}, now)  # type: ignore[arg-type]
+    assert recent["state"] == "done"
+    assert ex.order_trades(a, {"order_id": recent["id"]}, now)  # type: ignore[arg-type]
+    closed = ex.closed_orders(a, "spot", {"limit": 5}, now)  # type: ignore[arg-type]
+    assert closed[0]["state"] == "cancel"
+    # one older than the horizon is gone
+    with pytest.raises(Rejection) as info:
+        ex.get_order(a, {"client_oid": "m0"}, now)  # type: ignore[arg-type]
+    assert info.value.code == 2004
+    # and its client_oid is free again (ttl passed)
+    again = order(ex, a, now, side="buy", volume="0.001", price="1000000", client_oid="m0")
+    assert again["state"] == "wait"
+
+
+def test_memory_bounds_have_max_like_defaults() -> None:
+    cfg = SimulatorConfig()
+    assert cfg.public_trades_kept == 1000
+    assert cfg.closed_order_horizon == 86_400.0
+    with pytest.raises(Exception, match="public_trades_kept"):
+        SimulatorConfig(public_trades_kept=0)
+    with pytest.raises(Exception, match="closed_order_horizon"):
+        SimulatorConfig(closed_order_horizon=-1)

@@ -315,3 +315,34 @@ def test_nonce_window_on_a_fake_clock(fake_sim: tuple[MaxSimulator, Any]) -> Non
         h = make_headers(KEY, SECRET, "/api/v3/info", {}, first - 2)
         r = http.get("/api/v3/info", params={"nonce": first - 2}, headers=h)
         assert error_code(r) == 2007
+
+
+def test_off_precision_and_absurd_amounts_are_clean_1001s(
+    signer: Signer, sim: MaxSimulator
+) -> None:
+    """Issue 15: no silent truncation, and nothing crashes the handler (5999)."""
+    sim.set_price("btctwd", "3000000")  # btctwd: quote precision 1, base precision 8
+    base = {"market": "btctwd", "side": "buy", "price": "2000000", "volume": "0.001"}
+    cases = [
+        ({"price": "1500000.65"}, "1500000.65"),
+        ({"volume": "0.000100001"}, "0.000100001"),
+        ({"ord_type": "stop_limit", "stop_price": "3100000.05"}, "3100000.05"),
+    ]
+    for change, named in cases:
+        response = signer.post(ORDER, {**base, **change})
+        assert response.status_code == 400, change
+        body = response.json()
+        assert body["success"] is False
+        assert body["error"]["code"] == 1001
+        assert named in body["error"]["message"]
+    for absurd in ("1e400", "-1e400", "1e-400", "NaN", "Infinity", "-inf", "1E+999999999999999999"):
+        for name in ("volume", "price"):
+            response = signer.post(ORDER, {**base, name: absurd})
+            assert response.status_code == 400, (name, absurd)
+            assert error_code(response) == 1001, (name, absurd)
+    assert signer.post(ORDER, {**base, "volume": "1e99999999999999999999999"}).status_code == 400
+    # on-grid values are still accepted as they are
+    placed = signer.post(ORDER, {**base, "price": "1500000.6"})
+    assert placed.status_code == 200
+    assert placed.json()["price"] == "1500000.6"
+    assert sim.stats().requests >= 1  # still serving

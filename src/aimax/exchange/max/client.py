@@ -222,7 +222,8 @@ class MaxClient:
         wall: Clock = _clock.wall,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
+            shown = _mask_userinfo(base_url) if isinstance(base_url, str) else base_url
+            raise ConfigurationError(f"base_url must be an http(s) URL, got {shown!r}")
         if (access_key is None) != (secret_key is None):
             raise ConfigurationError("give both access_key and secret_key, or neither")
         if access_key is not None and (not isinstance(access_key, str) or not access_key):
@@ -768,11 +769,38 @@ class MaxClient:
 
     def __repr__(self) -> str:
         s = self.statistics()
+        shown = _mask_userinfo(self._base_url)
         return (
-            f"MaxClient(base_url={self._base_url!r}, wallet_type={self.wallet_type!r}, "
+            f"MaxClient(base_url={shown!r}, wallet_type={self.wallet_type!r}, "
             f"authenticated={self._secret is not None}, requests={s.requests}, "
             f"in_flight={s.in_flight}, bans={s.bans}, closed={self._closed})"
         )
+
+
+def _mask_userinfo(url: str) -> str:
+    """``url`` with userinfo credentials masked: ``user:password@`` -> ``user:***@``.
+
+    ::
+
+        >>> _mask_userinfo("http://user:pw@host:8080/x")
+        'http://user:***@host:8080/x'
+        >>> _mask_userinfo("https://max-api.maicoin.com")
+        'https://max-api.maicoin.com'
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    netloc = parts.netloc
+    if "@" not in netloc:
+        return url
+    userinfo, _, host = netloc.rpartition("@")
+    user, sep, _password = userinfo.partition(":")
+    # a lone user part may be a token (``https://TOKEN@host``): masked as well
+    masked = f"{user}:***@{host}" if sep else f"***@{host}"
+    return urlunsplit(parts._replace(netloc=masked))
 
 
 def _query_string(params: Mapping[str, Any]) -> str:

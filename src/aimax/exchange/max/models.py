@@ -151,6 +151,7 @@ class Ticker:
     buy_vol: Decimal | None = None
     sell_vol: Decimal | None = None
     vol_in_btc: Decimal | None = None
+    vol_in_quote: Decimal | None = None
     raw: JSON = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     @classmethod
@@ -170,6 +171,7 @@ class Ticker:
             buy_vol=_dec_opt(d.get("buy_vol"), "buy_vol"),
             sell_vol=_dec_opt(d.get("sell_vol"), "sell_vol"),
             vol_in_btc=_dec_opt(d.get("vol_in_btc"), "vol_in_btc"),
+            vol_in_quote=_dec_opt(d.get("vol_in_quote"), "vol_in_quote"),
             raw=d,
         )
 

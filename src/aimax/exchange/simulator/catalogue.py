@@ -31,7 +31,7 @@ class Currency:
             "m_wallet_supported": self.type == "crypto",
             "m_wallet_mortgageable": self.type == "crypto",
             "m_wallet_borrowable": self.type == "crypto",
-            "min_borrow_amount": None,
+            "min_borrow_amount": "0",  # a decimal string, as MAX sends it
             "networks": [],
             "staking": None,
         }

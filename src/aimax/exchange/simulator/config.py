@@ -160,6 +160,11 @@ class SimulatorConfig:
     and market, ``nonce_window`` (MAX: 30 s), ``client_oid_ttl`` (MAX: 24 h),
     ``order_error_status`` (HTTP status of order rejections; MAX answers some with 200
     and an error body).
+
+    Memory: ``public_trades_kept`` public trades per market (MAX's ``/trades`` returns
+    at most 1000), and closed (``done``/``cancel``) orders with their fills are
+    forgotten ``closed_order_horizon`` after they closed (MAX's own query horizon:
+    24 h); open orders are always kept.
     """
 
     public_limit: int = 1200
@@ -187,6 +192,8 @@ class SimulatorConfig:
     nonce_window: float | timedelta = 30.0
     client_oid_ttl: float | timedelta = 86_400.0
     order_error_status: int = 200
+    public_trades_kept: int = 1000
+    closed_order_horizon: float | timedelta = 86_400.0
 
     def __post_init__(self) -> None:
         _positive_int("public_limit", self.public_limit)
@@ -194,6 +201,12 @@ class SimulatorConfig:
         _positive_int("n_markets", self.n_markets)
         _positive_int("book_levels", self.book_levels)
         _positive_int("max_open_orders", self.max_open_orders)
+        _positive_int("public_trades_kept", self.public_trades_kept)
+        object.__setattr__(
+            self,
+            "closed_order_horizon",
+            as_seconds(self.closed_order_horizon, name="closed_order_horizon"),
+        )
         object.__setattr__(self, "window", as_seconds(self.window, name="window"))
         object.__setattr__(
             self, "ban_seconds", as_seconds(self.ban_seconds, name="ban_seconds", allow_zero=True)

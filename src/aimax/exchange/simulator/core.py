@@ -50,10 +50,12 @@ WALLET_TYPES = ("spot", "m")
 MAX_CLIENT_OID = 36
 _ZERO = Decimal(0)
 _CANDLE_MINUTES = 20_160  # two weeks of 1-minute candles per market
-_TRADES_KEPT = 5_000  # public trades per market
 _MAX_CATCH_UP = 120  # walk steps simulated per touch; older ones are skipped
 _HISTORY_STEPS = 120
 _STOP_MARKET_ALLOWANCE = Decimal("1.05")
+# order amounts outside 1e-20 .. 1e18 (adjusted exponents) are refused as out of range
+_SMALLEST_EXPONENT = -20
+_LARGEST_EXPONENT = 18
 
 
 class Rejection(ExchangeError):
@@ -199,8 +201,18 @@ class Account:
     wallets: dict[str, dict[str, list[Decimal]]] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     client_oids: dict[str, tuple[int, float]] = field(default_factory=dict)
-    fills: list[Fill] = field(default_factory=list)
+    fills: deque[Fill] = field(default_factory=deque)  # oldest first
     open_counts: dict[str, int] = field(default_factory=dict)
+    # memory bounds (see Exchange._prune): closed orders by close time, fills older
+    # than the horizon that still belong to a kept order, client_oids waiting out their ttl
+    closed: deque[tuple[float, int]] = field(default_factory=deque, repr=False)
+    old_fills: list[Fill] = field(default_factory=list, repr=False)
+    oid_expiry: deque[tuple[float, str, int]] = field(default_factory=deque, repr=False)
+
+    def all_fills(self) -> Iterator[Fill]:
+        """Every fill still kept, oldest first."""
+        yield from self.old_fills
+        yield from self.fills
 
     def wallet(self, wallet_type: str) -> dict[str, list[Decimal]]:
         """The balances of one wallet (created empty on first use)."""
@@ -215,7 +227,7 @@ class Account:
 
 
 class _Candles:
-    """1-minute candles ``minute -> [open, high, low, close, volume]`` (bounded)."""
+    """1-minute candles ``minute -> [open, high, low, close, volume, quote volume]`` (bounded)."""
 
     __slots__ = ("bars", "order")
 
@@ -229,7 +241,7 @@ class _Candles:
         if bar is None:
             if self.order and minute < self.order[-1]:
                 return  # a late trade before the newest bar: ignored (never happens live)
-            self.bars[minute] = [price, price, price, price, volume]
+            self.bars[minute] = [price, price, price, price, volume, price * volume]
             self.order.append(minute)
             if len(self.order) > _CANDLE_MINUTES:
                 del self.bars[self.order.popleft()]
@@ -238,6 +250,7 @@ class _Candles:
         bar[2] = min(bar[2], price)
         bar[3] = price
         bar[4] += volume
+        bar[5] += price * volume
 
     def since(self, minute: int) -> Iterator[tuple[int, list[float]]]:
         """Bars from ``minute`` on, oldest first (walks back from the newest only)."""
@@ -271,7 +284,7 @@ class _Book:
         "trades",
     )
 
-    def __init__(self, market: Market, rng: random.Random) -> None:
+    def __init__(self, market: Market, rng: random.Random, trades_kept: int) -> None:
         self.market = market
         self.status = "active"
         self.rng = rng
@@ -283,7 +296,7 @@ class _Book:
         self.resting_bids: list[Order] = []  # best first, then oldest first
         self.resting_asks: list[Order] = []
         self.stops: list[Order] = []
-        self.trades: deque[_PublicTrade] = deque(maxlen=_TRADES_KEPT)
+        self.trades: deque[_PublicTrade] = deque(maxlen=trades_kept)
         self.candles = _Candles()
         self.seq = 0
         self.ticker_cache: tuple[int, float, dict[str, object]] | None = None
@@ -310,8 +323,29 @@ def _decimal_param(params: Mapping[str, object], name: str) -> Decimal | None:
     except InvalidOperation:
         raise Rejection(1001, f"{name} must be a number, got {value!r}") from None
     if not result.is_finite():
-        raise Rejection(1001, f"{name} must be finite")
+        raise Rejection(1001, f"{name} must be finite, got {value!r}")
+    if result and not _SMALLEST_EXPONENT <= result.adjusted() <= _LARGEST_EXPONENT:
+        raise Rejection(1001, f"{name} is out of range, got {value!r}")
     return result
+
+
+def _on_grid(value: Decimal, precision: int, name: str) -> Decimal:
+    """``value`` if it has at most ``precision`` decimals; else MAX's 1001 naming it."""
+    step = Decimal(1).scaleb(-precision)
+    try:
+        snapped = value.quantize(step, rounding=ROUND_DOWN)
+    except InvalidOperation:  # more digits than any amount has
+        raise Rejection(1001, f"{name} is out of range, got {_fmt_raw(value)}") from None
+    if snapped != value:
+        raise Rejection(
+            1001,
+            f"{name} {_fmt_raw(value)} has more than {precision} decimal places",
+        )
+    return snapped
+
+
+def _fmt_raw(value: Decimal) -> str:
+    return format(value, "f") if -30 <= value.adjusted() <= 30 else str(value)
 
 
 def _int_param(
@@ -372,7 +406,11 @@ class Exchange:
         self.currencies: list[Currency] = currencies
         self._books: dict[str, _Book] = {}
         for index, market in enumerate(markets):
-            self._books[market.id] = _Book(market, random.Random(config.seed * 1_000_003 + index))
+            self._books[market.id] = _Book(
+                market,
+                random.Random(config.seed * 1_000_003 + index),
+                config.public_trades_kept,
+            )
         self._accounts: dict[str, Account] = {}
         self._by_key: dict[str, Account] = {}
         self._orders: dict[int, Order] = {}
@@ -382,6 +420,8 @@ class Exchange:
         self._vol = float(config.volatility)
         self._maker_fee = Decimal(config.maker_fee)
         self._taker_fee = Decimal(config.taker_fee)
+        self._horizon = float(config.closed_order_horizon)  # type: ignore[arg-type]  # normalised
+        self._oid_ttl = float(config.client_oid_ttl)  # type: ignore[arg-type]  # normalised
         self.orders_created = 0
         self.orders_cancelled = 0
         self.fills = 0
@@ -585,7 +625,7 @@ class Exchange:
         bids = self._levels(book, "bid")
         first_minute = int(now // 60) - 1440
         open_ = high = low = None
-        volume = 0.0
+        volume = quote_volume = 0.0
         for _, bar in book.candles.since(first_minute + 1):
             if open_ is None:
                 open_, high, low = bar[0], bar[1], bar[2]
@@ -593,6 +633,7 @@ class Exchange:
                 high = max(high or bar[1], bar[1])
                 low = min(low or bar[2], bar[2])
             volume += bar[4]
+            quote_volume += bar[5]
         last = book.last
         m = book.market
         result = {
@@ -610,6 +651,8 @@ class Exchange:
             "vol_in_btc": _fmt(
                 Decimal(repr(volume * self._in_btc(m, float(last)))).quantize(Decimal("0.00000001"))
             ),
+            # traded price times volume, summed: the quote currency's 24 h turnover
+            "vol_in_quote": _fmt(Decimal(repr(quote_volume)).quantize(m.tick)),
         }
         book.ticker_cache = (book.seq, book.last_step, result)
         return dict(result)
@@ -683,7 +726,7 @@ class Exchange:
             key = minute // period * period
             agg = buckets.get(key)
             if agg is None:
-                buckets[key] = list(bar)
+                buckets[key] = bar[:5]
             else:
                 agg[1] = max(agg[1], bar[1])
                 agg[2] = min(agg[2], bar[2])
@@ -847,6 +890,7 @@ class Exchange:
         self, account: Account, wallet_type: str, params: Mapping[str, object], now: float
     ) -> dict[str, object]:
         """``POST /api/v3/wallet/{wallet_type}/order``; returns the accepted order."""
+        self._prune(account, now)
         self._wallet_type(wallet_type)
         market_id = _param(params, "market")
         if market_id is None:
@@ -864,24 +908,20 @@ class Exchange:
         raw_volume = _decimal_param(params, "volume")
         if raw_volume is None or raw_volume <= 0:
             raise Rejection(1001, "volume must be a positive number")
-        volume = raw_volume.quantize(market.lot, rounding=ROUND_DOWN)
+        volume = _on_grid(raw_volume, market.base_unit_precision, "volume")
         price = _decimal_param(params, "price")
         stop_price = _decimal_param(params, "stop_price")
         needs_price = ord_type in ("limit", "stop_limit", "post_only", "ioc_limit")
         if needs_price:
             if price is None or price <= 0:
                 raise Rejection(1001, f"price must be a positive number for {ord_type} orders")
-            price = price.quantize(
-                market.tick, rounding=ROUND_FLOOR if side == "buy" else ROUND_CEILING
-            )
-            if price <= 0:
-                raise self._order_error(2016, "price is below the market's tick")
+            price = _on_grid(price, market.quote_unit_precision, "price")
         elif price is not None and ord_type in ("market", "stop_market"):
             price = None
         if ord_type.startswith("stop_"):
             if stop_price is None or stop_price <= 0:
                 raise Rejection(1001, f"stop_price must be a positive number for {ord_type}")
-            stop_price = stop_price.quantize(market.tick)
+            stop_price = _on_grid(stop_price, market.quote_unit_precision, "stop_price")
         else:
             stop_price = None
         client_oid = _param(params, "client_oid")
@@ -1109,8 +1149,43 @@ class Exchange:
         if order.state == "wait":
             counts = self._accounts[order.account].open_counts
             counts[order.market] -= 1
+            self._accounts[order.account].closed.append((now, order.id))
         order.state = state
         order.updated_at = now
+
+    def _prune(self, account: Account, now: float) -> None:
+        """Forget ``account``'s orders closed more than the horizon ago, and their fills.
+
+        Called on the request path; each order, fill and client_oid is looked at a
+        bounded number of times, so the cost is amortised O(1) per request. Open
+        orders and their fills are never dropped.
+        """
+        cutoff = now - self._horizon
+        closed = account.closed
+        dropped = False
+        while closed and closed[0][0] < cutoff:
+            _, order_id = closed.popleft()
+            order = account.orders.pop(order_id, None)
+            if order is None:
+                continue
+            dropped = True
+            self._orders.pop(order_id, None)
+            oid = order.client_oid
+            if oid is not None and account.client_oids.get(oid, (0, 0.0))[0] == order_id:
+                account.oid_expiry.append((account.client_oids[oid][1], oid, order_id))
+        if dropped and account.old_fills:
+            account.old_fills = [f for f in account.old_fills if f.order_id in account.orders]
+        fills = account.fills
+        while fills and fills[0].created_at < cutoff:
+            fill = fills.popleft()
+            if fill.order_id in account.orders:  # its order is still kept: so is the fill
+                account.old_fills.append(fill)
+        expiry = account.oid_expiry
+        oid_cutoff = now - self._oid_ttl
+        while expiry and expiry[0][0] <= oid_cutoff:
+            _, oid, order_id = expiry.popleft()
+            if account.client_oids.get(oid, (0, 0.0))[0] == order_id:
+                del account.client_oids[oid]
 
     def _find(self, account: Account, params: Mapping[str, object]) -> Order:
         order_id = _int_param(params, "id", None, 1, 2**63)
@@ -1137,6 +1212,7 @@ class Exchange:
         self, account: Account, params: Mapping[str, object], now: float
     ) -> dict[str, object]:
         """``DELETE /api/v3/order`` by ``id`` or ``client_oid``; returns the order."""
+        self._prune(account, now)
         order = self._find(account, params)
         self._book(order.market, now)  # the market moves first
         if not order.is_open:
@@ -1152,6 +1228,7 @@ class Exchange:
         self, account: Account, wallet_type: str, params: Mapping[str, object], now: float
     ) -> list[dict[str, object]]:
         """``DELETE /api/v3/wallet/{wallet_type}/orders``: ``[{"order": ..., "error": null}]``."""
+        self._prune(account, now)
         self._wallet_type(wallet_type)
         market = _param(params, "market")
         if market is not None:
@@ -1180,6 +1257,7 @@ class Exchange:
         self, account: Account, params: Mapping[str, object], now: float
     ) -> dict[str, object]:
         """``GET /api/v3/order`` by ``id`` or ``client_oid``."""
+        self._prune(account, now)
         order = self._find(account, params)
         self._book(order.market, now)
         return order.to_json()
@@ -1188,12 +1266,13 @@ class Exchange:
         self, account: Account, params: Mapping[str, object], now: float
     ) -> list[dict[str, object]]:
         """``GET /api/v3/order/trades`` (``order_id`` or ``client_oid``), newest first."""
+        self._prune(account, now)
         lookup = dict(params)
         if "order_id" in lookup:
             lookup["id"] = lookup.pop("order_id")
         order = self._find(account, lookup)
         self._book(order.market, now)
-        return [f.to_json() for f in reversed(account.fills) if f.order_id == order.id]
+        return [f.to_json() for f in reversed(list(account.all_fills())) if f.order_id == order.id]
 
     def _query_orders(
         self,
@@ -1203,6 +1282,7 @@ class Exchange:
         now: float,
         states: tuple[str, ...] | None,
     ) -> list[dict[str, object]]:
+        self._prune(account, now)
         self._wallet_type(wallet_type)
         market = _param(params, "market")
         if market is not None:
@@ -1251,6 +1331,7 @@ class Exchange:
         self, account: Account, wallet_type: str, params: Mapping[str, object], now: float
     ) -> list[dict[str, object]]:
         """``GET /api/v3/wallet/{wallet_type}/trades``."""
+        self._prune(account, now)
         self._wallet_type(wallet_type)
         market = _param(params, "market")
         if market is not None:
@@ -1262,7 +1343,7 @@ class Exchange:
         assert limit is not None
         chosen = [
             f
-            for f in account.fills
+            for f in account.all_fills()
             if f.wallet_type == wallet_type
             and (market is None or f.market == market)
             and (
