@@ -13,6 +13,7 @@ latency jitter) and feed every answer back to it::
         order = await client.create_order("btctwd", "buy", "0.001", "1500000")
 """
 
+from aimax.exchange.max.book import BookEvent, BookState, LocalBook, OrderBooks
 from aimax.exchange.max.client import (
     DEFAULT_BASE_URL,
     ClientStatistics,
@@ -43,6 +44,8 @@ from aimax.exchange.max.sync import MaxClientSync
 __all__ = [
     "DEFAULT_BASE_URL",
     "Account",
+    "BookEvent",
+    "BookState",
     "Call",
     "CancelResult",
     "ClientStatistics",
@@ -51,12 +54,14 @@ __all__ = [
     "Endpoints",
     "InFlightWindow",
     "KLine",
+    "LocalBook",
     "Market",
     "MaxClient",
     "MaxClientSync",
     "NonceGenerator",
     "Order",
     "OrderBook",
+    "OrderBooks",
     "OrderStateUnknown",
     "PriceLevel",
     "PublicTrade",
