@@ -45,6 +45,7 @@ from aimax.exchange.simulator.auth import (
 from aimax.exchange.simulator.config import Latency, SimulatorConfig, as_latency
 from aimax.exchange.simulator.core import KLINE_PERIODS, Account, Exchange, Rejection
 from aimax.exchange.simulator.limits import LimitDecision, PenaltyWindow
+from aimax.exchange.simulator.stream import StreamConfig, StreamHub
 
 __all__ = ["MaxSimulator", "SimulatorStats"]
 
@@ -347,6 +348,7 @@ class MaxSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Clock = wall,
+        stream: StreamConfig | None = None,
     ) -> None:
         if config is None:
             config = SimulatorConfig()
@@ -381,6 +383,8 @@ class MaxSimulator:
         self._finalizer: weakref.finalize[[], MaxSimulator] | None = None
         self._mode: str | None = None  # "thread" or "loop"
         self._accounts_made = 0
+        self.stream = StreamHub(self, stream)
+        """The ``/ws`` stream's hub: its faults, limits and statistics."""
 
     # ------------------------------------------------------------- lifecycle
 
@@ -388,6 +392,11 @@ class MaxSimulator:
     def url(self) -> str:
         """``http://127.0.0.1:<port>`` (only once started)."""
         return f"http://{self._host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://127.0.0.1:<port>/ws``: MAX's stream protocol (only once started)."""
+        return f"ws://{self._host}:{self.port}/ws"
 
     @property
     def port(self) -> int:
@@ -486,6 +495,7 @@ class MaxSimulator:
         for route in ROUTES:
             app.router.add_route(route.method, route.path, self._make_handler(route))
         app.router.add_route("GET", "/api/status/max-api", self._status)
+        app.router.add_route("GET", "/ws", self.stream.handle)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
@@ -501,10 +511,12 @@ class MaxSimulator:
         await site.start()
         self._runner = runner
         self._port = int(sock.getsockname()[1])
+        self.stream.start()
 
     async def _astop(self) -> None:
         if self._closing is not None:
             self._closing.set()
+        await self.stream.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
