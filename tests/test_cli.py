@@ -53,3 +53,55 @@ def test_plan_rejects_zero_pairs() -> None:
     result = CliRunner().invoke(main, ["plan", "--pairs", "0"])
     assert result.exit_code == 2
     assert "--pairs" in result.output
+
+
+def _aimax(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aimax", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def _one_line_error(out: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert out.returncode == 1, out
+    assert "Traceback" not in out.stderr, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_simulate_on_a_busy_port_is_one_line() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = _aimax("simulate", "--port", str(port))
+    _one_line_error(out, f"127.0.0.1:{port}", "in use")
+
+
+def test_simulate_on_an_address_not_of_this_host_is_one_line() -> None:
+    out = _aimax("simulate", "--host", "8.8.8.8")
+    _one_line_error(out, "8.8.8.8", "cannot listen")
+
+
+def test_demo_into_an_unwritable_directory_is_one_line(tmp_path: object) -> None:
+    out = _aimax("demo", "--output", "/proc/nope", "--duration", "1")
+    _one_line_error(out, "/proc/nope")
+
+
+def test_demo_with_a_bad_redis_url_is_one_line() -> None:
+    out = _aimax("demo", "--pairs", "2", "--processes", "2", "--redis", "notaurl")
+    _one_line_error(out, "'notaurl'", "redis://")
+
+
+def test_a_redis_password_never_reaches_the_message() -> None:
+    out = _aimax("demo", "--pairs", "2", "--processes", "2", "--redis", "http://:hunter2@db/0")
+    _one_line_error(out, "***")
+    assert "hunter2" not in out.stderr

@@ -6,10 +6,15 @@ stay optional.
 
 from __future__ import annotations
 
+import copy
+import errno
+import functools
 import importlib
 import json
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -25,8 +30,45 @@ LAZY_COMMANDS = {
 }
 
 
+def _os_error_line(exc: OSError, params: dict[str, Any]) -> str:
+    """One line for an OSError a command let through (a busy port, a bad path)."""
+    reason = exc.strerror or str(exc)
+    if "host" in params and "port" in params and exc.errno in _LISTEN_ERRNOS:
+        return f"cannot listen on {params['host']}:{params['port']}: {reason}"
+    if exc.filename is not None:
+        return f"{reason}: {exc.filename}"
+    return reason
+
+
+_LISTEN_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+
+
+def _one_line_errors(command: click.Command) -> click.Command:
+    """A copy of ``command`` whose deliberate errors (aimax's, and the operating
+    system's: a busy port, an address not on this host) end in one line, exit 1."""
+    original = command.callback
+    if original is None:
+        return command
+
+    @functools.wraps(original)
+    def callback(*args: Any, **kwargs: Any) -> Any:
+        from aimax.errors import AimaxError
+
+        try:
+            return original(*args, **kwargs)
+        except AimaxError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            raise click.ClickException(_os_error_line(exc, kwargs)) from exc
+
+    wrapped = copy.copy(command)
+    wrapped.callback = callback
+    return wrapped
+
+
 class _LazyGroup(click.Group):
-    """A group whose component commands are imported on first use."""
+    """A group whose component commands are imported on first use; every command's
+    deliberate errors end in one line, not a traceback."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
@@ -36,8 +78,9 @@ class _LazyGroup(click.Group):
             module, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
             command = getattr(importlib.import_module(module), attr)
             assert isinstance(command, click.Command)
-            return command
-        return super().get_command(ctx, cmd_name)
+            return _one_line_errors(command)
+        command = super().get_command(ctx, cmd_name)
+        return None if command is None else _one_line_errors(command)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -118,11 +161,15 @@ def demo_command(
     no_dashboard: bool,
 ) -> None:
     """Run the multi-pair bot workload against a local MAX simulator, under the
-    optimizer, with a live dashboard; write an HTML and a JSON report."""
-    from aimax.demo import DemoConfig, run_demo
-    from aimax.errors import AimaxError
+    optimizer, with a live dashboard; write an HTML and a JSON report.
 
-    try:
+    Ctrl-C or SIGTERM stops the run: the reports cover what ran, every process and
+    server of the run stops, and the exit status is 130 / 143."""
+    from aimax.demo import DemoConfig, run_demo
+    from aimax.demo.stop import StopRequest
+
+    stop = StopRequest()
+    with stop.handling_signals():
         config = DemoConfig(
             pairs=pairs,
             duration=duration,
@@ -135,14 +182,16 @@ def demo_command(
             output=output,
             dashboard=not no_dashboard,
         )
-        result = run_demo(config)
-    except AimaxError as exc:
-        raise click.ClickException(str(exc)) from exc
+        result = run_demo(config, stop=stop)
+    if result.interrupted:
+        click.echo(f"interrupted by {result.interrupted}: the reports cover what ran")
     click.echo(
         f"{result.pairs} pairs, {result.requests} requests, {result.responses_429} answered 429, "
         f"{result.bans} bans; refresh planned {result.plan_period:.2f}s, measured "
         + ("-" if result.measured_period is None else f"{result.measured_period:.2f}s")
     )
+    if stop.exit_code:
+        sys.exit(stop.exit_code)
 
 
 @main.command("plan")

@@ -165,6 +165,8 @@ class Dashboard:
         if self.console.is_terminal:
             self._live = Live(self.render(), console=self.console, refresh_per_second=4)
             self._live.start()
+        else:  # a pipe: one line now, so a reader sees the run has started
+            self.console.print(self._line(), highlight=False)
         self._task = asyncio.create_task(self._loop())
         return self
 

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from aimax.demo.dashboard import Dashboard
+from aimax.demo.stop import StopRequest
 from aimax.demo.workload import WorkloadCounters, run_workload
 from aimax.errors import ConfigurationError
 from aimax.exchange.max import DEFAULT_BASE_URL, MaxClient
@@ -33,7 +35,7 @@ from aimax.ratelimit.max_profile import MAX_POOLS, max_kinds
 from aimax.report import OptimizationReport, render_terminal, write_html, write_json
 from aimax.report.charts import charts_unavailable
 
-__all__ = ["DemoConfig", "DemoResult", "run_demo", "scaled_max_limiter"]
+__all__ = ["DemoConfig", "DemoResult", "masked_url", "run_demo", "scaled_max_limiter"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +90,14 @@ class DemoConfig:
             )
         if self.live and self.processes > 1:
             raise ConfigurationError("--live runs in one process")
+        if self.redis_url is not None and (
+            not isinstance(self.redis_url, str)
+            or not self.redis_url.startswith(("redis://", "rediss://", "unix://"))
+        ):
+            raise ConfigurationError(
+                "redis_url must start with redis://, rediss:// or unix://, got "
+                f"{masked_url(str(self.redis_url))!r}"
+            )
         object.__setattr__(self, "output", Path(self.output))
 
 
@@ -105,6 +115,22 @@ class DemoResult:
     plan_period: float
     measured_period: float | None
     shards: tuple[DemoResult, ...] = ()
+    interrupted: str | None = None
+    """The signal that stopped the run early (``"SIGTERM"``), if one did."""
+
+
+def masked_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages and logs).
+
+    >>> masked_url("redis://:hunter2@db:6379/0")
+    'redis://:***@db:6379/0'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    userinfo, _, host = rest.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
 
 
 def scaled_max_limiter(
@@ -151,6 +177,19 @@ def _exchange(config: DemoConfig) -> Iterator[tuple[str, MaxSimulator | None]]:
         yield sim.url, sim
 
 
+def _make_output(output: Path) -> None:
+    """Create the report directory now, not after the run (a one-line error)."""
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        probe = output / ".aimax-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot write reports to {str(output)!r}: {exc.strerror or exc}"
+        ) from exc
+
+
 def _credentials(config: DemoConfig) -> tuple[str | None, str | None]:
     if config.live:
         key, secret = os.environ.get("MAX_ACCESS_KEY"), os.environ.get("MAX_SECRET_KEY")
@@ -158,14 +197,22 @@ def _credentials(config: DemoConfig) -> tuple[str | None, str | None]:
     return DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 
 
-def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResult:
-    """Run the demo and write ``report.json`` and ``report.html`` under ``output``."""
+def run_demo(
+    config: DemoConfig, *, console: Console | None = None, stop: StopRequest | None = None
+) -> DemoResult:
+    """Run the demo and write ``report.json`` and ``report.html`` under ``output``.
+
+    When ``stop`` is requested (``aimax demo`` routes SIGINT/SIGTERM to it) the
+    workload ends where it is and the reports cover what ran; ``interrupted`` on the
+    result names the signal.
+    """
+    stop = stop or StopRequest()
+    _make_output(config.output)
     if config.processes > 1:
         from aimax.demo.sharded import run_sharded
 
-        return run_sharded(config, console=console)
+        return run_sharded(config, console=console, stop=stop)
     console = console or Console()
-    config.output.mkdir(parents=True, exist_ok=True)
     with _exchange(config) as (base_url, sim):
         backend = None
         if config.redis_url is not None:
@@ -187,9 +234,23 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
         )
         try:
             optimizer.start_optimization()
+            started = time.monotonic()
             counters, plan_period, requests = asyncio.run(
-                _run(config, base_url, optimizer, console, sim)
+                _run(
+                    config,
+                    base_url=base_url,
+                    optimizer=optimizer,
+                    console=console,
+                    sim=sim,
+                    stop=stop,
+                )
             )
+            if stop.requested:
+                optimizer.note(
+                    f"interrupted by {stop.signal_name or 'a stop request'} after "
+                    f"{time.monotonic() - started:.1f}s of {config.duration:g}s: "
+                    "the report covers what ran"
+                )
             report = _write_reports(config, optimizer, counters, sim, console)
         finally:
             optimizer.close()
@@ -205,6 +266,7 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
         counters=_counters_dict(counters),
         plan_period=plan_period,
         measured_period=counters.measured_period,
+        interrupted=stop.signal_name if stop.requested else None,
     )
 
 
@@ -213,15 +275,47 @@ def _counters_dict(counters: WorkloadCounters) -> dict[str, Any]:
     data.pop("cycle_periods")
     data.pop("order_waits")
     data["measured_period"] = counters.measured_period
+    data["order_wait_p99"] = counters.order_wait_p99
     return data
 
 
 async def _run(
     config: DemoConfig,
+    *,
     base_url: str,
     optimizer: SystemPerformanceOptimizer,
     console: Console,
     sim: MaxSimulator | None,
+    stop: StopRequest,
+) -> tuple[WorkloadCounters, float, int]:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def wake() -> None:  # may run in a signal handler or another thread
+        loop.call_soon_threadsafe(stopping.set)
+
+    remove = stop.on_request(wake)
+    try:
+        return await _run_client(
+            config,
+            base_url=base_url,
+            optimizer=optimizer,
+            console=console,
+            sim=sim,
+            stopping=stopping,
+        )
+    finally:
+        remove()
+
+
+async def _run_client(
+    config: DemoConfig,
+    *,
+    base_url: str,
+    optimizer: SystemPerformanceOptimizer,
+    console: Console,
+    sim: MaxSimulator | None,
+    stopping: asyncio.Event,
 ) -> tuple[WorkloadCounters, float, int]:
     key, secret = _credentials(config)
     trade = config.trade and not config.live and key is not None
@@ -260,6 +354,7 @@ async def _run(
                     duration=config.duration,
                     trade=trade,
                     seed=config.seed,
+                    stop=stopping,
                 )
             return counters, plan.refresh_period, client.statistics().requests
         finally:

@@ -22,10 +22,11 @@ import logging
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aimax.errors import AimaxError, ExchangeBanned, ExchangeError, RateLimited
 from aimax.exchange.max import KLine, MaxClient, OrderBook
@@ -37,6 +38,8 @@ __all__ = ["WorkloadCounters", "book_features", "indicators", "run_workload"]
 logger = logging.getLogger(__name__)
 
 TICKER_BATCH = 100
+RING = 4096
+"""How many recent periods and order round trips the counters keep."""
 T = TypeVar("T")
 
 
@@ -54,8 +57,10 @@ class WorkloadCounters:
     errors: int = 0
     bans: int = 0
     errors_by_type: dict[str, int] = field(default_factory=dict)
-    cycle_periods: list[float] = field(default_factory=list)
-    order_waits: list[float] = field(default_factory=list)
+    cycle_periods: deque[float] = field(default_factory=lambda: deque(maxlen=RING))
+    """The last :data:`RING` pair-cycle periods (a ring: memory stays flat)."""
+    order_waits: deque[float] = field(default_factory=lambda: deque(maxlen=RING))
+    """The last :data:`RING` order/cancel round trips, limiter wait included."""
 
     def error(self, exc: BaseException) -> None:
         """Count an error by its type."""
@@ -67,11 +72,20 @@ class WorkloadCounters:
 
     @property
     def measured_period(self) -> float | None:
-        """Median time between the starts of consecutive cycles of one pair."""
+        """Median time between the starts of consecutive cycles of one pair (over the
+        last :data:`RING` cycles)."""
         if not self.cycle_periods:
             return None
         ordered = sorted(self.cycle_periods)
         return ordered[len(ordered) // 2]
+
+    @property
+    def order_wait_p99(self) -> float | None:
+        """p99 of the recent order and cancel round trips (limiter wait included)."""
+        if not self.order_waits:
+            return None
+        ordered = sorted(self.order_waits)
+        return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
 
 
 def _ema(values: Sequence[float], span: int) -> float:
@@ -241,8 +255,10 @@ async def run_workload(
     order_probability: float = 0.1,
     klines_every: int = 5,
     seed: int = 0,
+    stop: asyncio.Event | None = None,
 ) -> WorkloadCounters:
-    """Run the bot on ``markets`` for ``duration`` seconds; returns what it did."""
+    """Run the bot on ``markets`` for ``duration`` seconds, or until ``stop`` is set
+    (then every pair task is cancelled where it waits); returns what it did."""
     bot = _Bot(
         client,
         optimizer,
@@ -271,10 +287,25 @@ async def run_workload(
         asyncio.create_task(bot.pair(market, period * i / n, deadline))
         for i, market in enumerate(markets)
     ]
+    work = asyncio.gather(*tasks)
+    # a cancelled gather ends with CancelledError as its exception: mark it seen
+    work.add_done_callback(lambda f: f.cancelled() or f.exception())
+    waiter = asyncio.create_task(stop.wait()) if stop is not None else None
     try:
-        await asyncio.gather(*tasks)
+        if waiter is None:
+            await work
+        else:
+            either: set[asyncio.Future[Any]] = {work, waiter}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if work.done():
+                work.result()  # the workload's own failure, if any
     finally:
+        work.cancel()  # cancels every task; the gather ends cancelled, not failed
         for task in tasks:
             task.cancel()
+        if waiter is not None:
+            waiter.cancel()
+        # let every task finish unwinding (a request in flight, a limiter wait)
+        await asyncio.gather(*tasks, return_exceptions=True)
         optimizer.monitor.unwatch_loop(asyncio.get_running_loop())
     return bot.counters
