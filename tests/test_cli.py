@@ -36,7 +36,27 @@ def test_plan_prints_the_warning_and_the_largest_n() -> None:
     result = CliRunner().invoke(main, ["plan", "--pairs", "500", "--period", "5"])
     assert result.exit_code == 0, result.output
     assert "cannot be refreshed every 5s" in " ".join(result.output.split())
-    assert "at most 59 pairs" in " ".join(result.output.split())
+    assert "at most 78 pairs" in " ".join(result.output.split())
+    assert "would serve it: streaming" in " ".join(result.output.split())
+
+
+def test_plan_and_the_optimizer_give_one_answer() -> None:
+    """The issue's case: `aimax plan --pairs 20 --period 2` and the optimizer once
+    disagreed (14.4 req/s and 23 pairs against 19 req/s and 30)."""
+    import json
+
+    from aimax.optimizer import SystemPerformanceOptimizer
+
+    result = CliRunner().invoke(main, ["plan", "--pairs", "20", "--period", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    cli = json.loads(result.output)
+    with SystemPerformanceOptimizer() as opt:
+        ours = opt.optimize_for_trading_pairs(20, refresh_period=2.0).as_dict()
+    for key in ("public_rate", "private_rate", "max_pairs_at_period", "sustainable_period"):
+        assert cli[key] == ours[key], key
+    assert cli["cache_items_per_pair"] == ours["cache_items_per_pair"]
+    assert cli["public_rate"] == 19.0
+    assert cli["max_pairs_at_period"] == 30
 
 
 def test_plan_json_round_trips_the_plan() -> None:

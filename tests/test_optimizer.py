@@ -15,6 +15,7 @@ from aimax._metrics import MetricSample
 from aimax.errors import ConfigurationError
 from aimax.monitor import AlertRule, ResourceMonitor
 from aimax.optimizer import OptimizerConfig, SystemPerformanceOptimizer, start_system_optimization
+from aimax.ratelimit import Priority
 from aimax.report import OptimizationReport
 
 
@@ -88,7 +89,7 @@ def test_plan_is_computed_from_the_limiters_budget_and_resizes_pools(
     public = pools["rest_public"]
     # the limiter's effective public budget per second is what the plan divides
     assert plan.public_rate == pytest.approx(
-        optimizer.limiter.cap("rest_public", optimizer_module.Priority.MARKET_DATA) / public.window,
+        optimizer.limiter.cap("rest_public", Priority.MARKET_DATA) / public.window,
         rel=0.02,
     )
     assert plan.public_per_pair * 50 == pytest.approx(plan.public_rate)

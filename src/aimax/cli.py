@@ -236,7 +236,7 @@ def demo_command(
     type=click.IntRange(min=1),
     default=512,
     show_default=True,
-    help="Memory budget in MiB (for cache sizes).",
+    help="Memory budget in MiB (the plan warns when the caches need more than a quarter).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan_command(
@@ -257,7 +257,7 @@ def plan_command(
         pairs,
         refresh_period=period,
         workload=PairWorkload(depth=depth, klines=klines),
-        budget=ExchangeBudget(share=share),
+        budget=ExchangeBudget.for_max(share=share),
         latency=latency,
         cpu_count=os.cpu_count() or 1,
         memory_budget_bytes=memory_mb * 1024 * 1024,
@@ -286,10 +286,16 @@ def plan_command(
     for pool, size in plan.pool_sizes.items():
         table.add_row(f"pool {pool}", str(size), plan.reasons[pool])
     table.add_row(
-        "cache items per pair", str(plan.cache_items_per_pair), plan.reasons["cache_items_per_pair"]
+        "cache rows per pair", str(plan.cache_items_per_pair), plan.reasons["cache_items_per_pair"]
+    )
+    table.add_row("cache memory", f"{plan.cache_budget_bytes / 2**20:.1f} MiB", "")
+    table.add_row(
+        "period with streaming", f"{plan.streaming_period:.2f} s", "books and tickers on the stream"
     )
     console.print(table)
     for line in plan.batch_endpoints:
         console.print(f"[green]batch:[/green] {line}")
     for line in plan.warnings:
         console.print(f"[bold red]warning:[/bold red] {line}")
+    for line in plan.suggestions:
+        console.print(f"[cyan]would serve it:[/cyan] {line}")

@@ -40,9 +40,15 @@ from aimax._metrics import parse_key
 from aimax.errors import ConfigurationError
 from aimax.memory import MemoryConfig, MemoryManager
 from aimax.monitor import AlertEvent, ResourceMonitor
-from aimax.planning import ExchangeBudget, PairWorkload, TradingPlan, plan_for_pairs
+from aimax.planning import (
+    DEFAULT_HEADROOM,
+    ExchangeBudget,
+    PairWorkload,
+    TradingPlan,
+    plan_for_pairs,
+)
 from aimax.pools import PoolConfig, ThreadPoolManager
-from aimax.ratelimit import APIRateLimiter, BanEvent, Priority
+from aimax.ratelimit import APIRateLimiter, BanEvent
 from aimax.report import (
     ActionRow,
     BanRow,
@@ -105,7 +111,7 @@ class OptimizerConfig:
     """
 
     share: float = 1.0
-    headroom: float = 0.95
+    headroom: float = DEFAULT_HEADROOM
     redis_url: str | None = None
     redis_prefix: str = "aimax"
     expected_processes: int = 1
@@ -316,28 +322,9 @@ class SystemPerformanceOptimizer:
     # ------------------------------------------------------------------ planning
 
     def exchange_budget(self) -> ExchangeBudget:
-        """The budget the limiter enforces, as the planner needs it."""
-        pools = self.limiter.pools
-        public = pools["rest_public"]
-        private = pools["rest_private"]
-
-        def share_of(pool: str, priority: Priority) -> float:
-            limit = pools[pool]
-            usable = limit.limit * limit.headroom
-            return min(1.0, max(1e-9, self.limiter.cap(pool, priority) / usable))
-
-        return ExchangeBudget(
-            public_limit=public.limit,
-            public_window=public.window,
-            private_limit=private.limit,
-            private_window=private.window,
-            headroom=public.headroom,
-            # the limiter's limits already carry ``share``; with a shared (Redis) budget
-            # this process plans for its part of it
-            share=1.0 / self.config.expected_processes,
-            market_data_share=share_of("rest_public", Priority.MARKET_DATA),
-            account_share=share_of("rest_private", Priority.ACCOUNT),
-        )
+        """The budget the limiter enforces, as the planner needs it (the same
+        :meth:`ExchangeBudget.from_limiter` that ``aimax plan`` uses)."""
+        return ExchangeBudget.from_limiter(self.limiter, processes=self.config.expected_processes)
 
     def optimize_for_trading_pairs(
         self,

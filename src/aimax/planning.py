@@ -10,26 +10,41 @@ pair per refresh cycle, the machine and an observed request latency, it answers:
   period is achievable; if not, the largest n that is;
 - which batch endpoints replace per-pair calls (``GET /api/v3/tickers``);
 - pool sizes from Little's law (concurrency = arrival rate x latency);
-- cache sizes from the memory budget.
+- cache sizes from what the strategy keeps per pair (k-line history, book levels,
+  recent trades), checked against the memory budget;
+- when the wanted period cannot be served, what would serve it: fewer pairs, a
+  longer period, or market data on the stream (REST then carries k-lines only).
+
+The default :class:`ExchangeBudget` is the one :meth:`ExchangeBudget.for_max` reads
+from the MAX limiter profile, so ``aimax plan``, the optimizer and the demo plan on
+one budget (19 market-data requests per second).
 
 >>> plan = plan_for_pairs(50, refresh_period=5.0)
 >>> plan.feasible, round(plan.sustainable_period, 2)
-(True, 5.0)
+(True, 3.21)
 >>> plan_for_pairs(500, refresh_period=5.0).max_pairs_at_period < 500
 True
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from aimax._clock import as_seconds
 from aimax.errors import ConfigurationError
 
-__all__ = ["ExchangeBudget", "PairWorkload", "TradingPlan", "plan_for_pairs"]
+if TYPE_CHECKING:
+    from aimax.ratelimit import APIRateLimiter
+
+__all__ = ["DEFAULT_HEADROOM", "ExchangeBudget", "PairWorkload", "TradingPlan", "plan_for_pairs"]
+
+DEFAULT_HEADROOM = 0.95
+"""The fraction of each MAX pool the optimizer's limiter uses (and plans on)."""
 
 _MAX_PAIRS_SEARCHED = 1_000_000_000
 """``max_pairs_at_period`` is capped here (a workload that light is never the limit)."""
@@ -72,9 +87,9 @@ class ExchangeBudget:
     public_window: float | timedelta = 60.0
     private_limit: int = 1200
     private_window: float | timedelta = 60.0
-    headroom: float = 0.9
+    headroom: float = 0.95
     share: float = 1.0
-    market_data_share: float = 0.8
+    market_data_share: float = 1.0
     account_share: float = 0.9
     ticker_batch_size: int = 100
 
@@ -90,6 +105,55 @@ class ExchangeBudget:
         for name in ("headroom", "share", "market_data_share", "account_share"):
             _fraction(name, getattr(self, name))
         _positive_int("ticker_batch_size", self.ticker_batch_size)
+
+    @classmethod
+    def from_limiter(cls, limiter: APIRateLimiter, *, processes: int = 1) -> ExchangeBudget:
+        """The budget ``limiter`` enforces on MAX's REST pools, this process's
+        ``1/processes`` part of it (the one place a plan's budget comes from).
+
+        >>> from aimax.ratelimit import APIRateLimiter
+        >>> ExchangeBudget.from_limiter(APIRateLimiter.for_max()) == ExchangeBudget()
+        True
+        """
+        from aimax.ratelimit import Priority
+
+        _positive_int("processes", processes)
+        pools = limiter.pools
+        public, private = pools["rest_public"], pools["rest_private"]
+
+        def share_of(pool: str, priority: Priority) -> float:
+            limit = pools[pool]
+            usable = limit.limit * limit.headroom
+            return min(1.0, max(1e-9, limiter.cap(pool, priority) / usable))
+
+        return cls(
+            public_limit=public.limit,
+            public_window=public.window,
+            private_limit=private.limit,
+            private_window=private.window,
+            headroom=public.headroom,
+            # the limiter's limits already carry its ``share``; with a shared (Redis)
+            # budget this process plans for its part of it
+            share=1.0 / processes,
+            market_data_share=round(share_of("rest_public", Priority.MARKET_DATA), 12),
+            account_share=round(share_of("rest_private", Priority.ACCOUNT), 12),
+        )
+
+    @classmethod
+    def for_max(cls, *, share: float = 1.0, processes: int = 1) -> ExchangeBudget:
+        """The budget of :meth:`APIRateLimiter.for_max` with the optimizer's default
+        headroom: what ``aimax plan`` plans on.
+
+        >>> round(ExchangeBudget.for_max().public_rate, 2)
+        19.0
+        """
+        from aimax.ratelimit import APIRateLimiter
+
+        limiter = APIRateLimiter.for_max(share=share, headroom=DEFAULT_HEADROOM)
+        try:
+            return cls.from_limiter(limiter, processes=processes)
+        finally:
+            limiter.close()
 
     @property
     def public_rate(self) -> float:
@@ -112,8 +176,9 @@ class PairWorkload:
     ``ticker`` calls are batchable (``GET /api/v3/tickers``); ``depth``, ``klines``
     and ``trades`` are per pair on MAX. ``account``, ``orders`` and ``cancels`` are
     private calls. ``strategy_cpu_seconds`` is the CPU one pair's strategy needs per
-    cycle, ``cache_bytes_per_item`` the estimated size of one cached row (k-line,
-    trade or book level).
+    cycle. What the strategy keeps per pair sizes the caches: ``kline_history``
+    candles, ``book_levels`` levels a side, ``trade_history`` recent trades, each
+    row about ``cache_bytes_per_item`` bytes once parsed.
     """
 
     ticker: float = 1.0
@@ -124,6 +189,9 @@ class PairWorkload:
     orders: float = 0.02
     cancels: float = 0.02
     strategy_cpu_seconds: float = 0.002
+    kline_history: int = 60
+    book_levels: int = 10
+    trade_history: int = 0
     cache_bytes_per_item: int = 256
 
     def __post_init__(self) -> None:
@@ -138,7 +206,16 @@ class PairWorkload:
             "strategy_cpu_seconds",
         ):
             _non_negative(name, getattr(self, name))
+        for name in ("kline_history", "book_levels", "trade_history"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigurationError(f"{name} must be an integer >= 0, got {value!r}")
         _positive_int("cache_bytes_per_item", self.cache_bytes_per_item)
+
+    @property
+    def rows_per_pair(self) -> int:
+        """Rows one pair's caches hold: candles, both sides' levels, trades."""
+        return max(1, self.kline_history + 2 * self.book_levels + self.trade_history)
 
     @property
     def private_per_cycle(self) -> float:
@@ -174,7 +251,15 @@ class TradingPlan:
     batch_endpoints: tuple[str, ...]
     pool_sizes: Mapping[str, int]
     cache_items_per_pair: int
+    """Rows one pair's caches hold (what the strategy keeps, not a share of RAM)."""
     cache_budget_bytes: int
+    """What the caches of ``n_pairs`` pairs need, in bytes."""
+    streaming_period: float = 0.0
+    """The fastest period with books and tickers on the stream (REST: k-lines, private)."""
+    suggestions: tuple[str, ...] = field(default=())
+    """When not feasible: what would serve the request."""
+    workload: PairWorkload | None = None
+    """The per-pair workload planned for."""
     warnings: tuple[str, ...] = field(default=())
     reasons: Mapping[str, str] = field(default_factory=dict)
 
@@ -199,6 +284,8 @@ class TradingPlan:
             "pool_sizes": dict(self.pool_sizes),
             "cache_items_per_pair": self.cache_items_per_pair,
             "cache_budget_bytes": self.cache_budget_bytes,
+            "streaming_period": self.streaming_period,
+            "suggestions": list(self.suggestions),
             "warnings": list(self.warnings),
             "reasons": dict(self.reasons),
         }
@@ -241,6 +328,30 @@ def _max_pairs(period: float, workload: PairWorkload, budget: ExchangeBudget) ->
 
 def _little(rate: float, latency: float, margin: float, cap: int) -> int:
     return max(1, min(cap, math.ceil(rate * latency * margin)))
+
+
+def _suggestions(
+    n: int, wanted: float, sustainable: float, max_pairs: int, streaming: float
+) -> list[str]:
+    """What would serve ``n`` pairs at ``wanted`` seconds, when REST alone cannot."""
+    out = []
+    if max_pairs > 0:
+        out.append(f"fewer pairs: at most {max_pairs} at {wanted:g}s")
+    else:
+        out.append(f"fewer pairs: not even one pair fits a {wanted:g}s period on REST")
+    out.append(f"a longer period: {sustainable:.2f}s or more for {n} pairs")
+    if streaming <= wanted:
+        out.append(
+            f"streaming: books and tickers on the WebSocket leave REST k-lines and "
+            f"private calls, which {n} pairs fit every {wanted:g}s "
+            f"(fastest {streaming:.2f}s)"
+        )
+    else:
+        out.append(
+            f"streaming: books and tickers on the WebSocket bring it to {streaming:.2f}s; "
+            "fewer k-line calls a cycle would go further"
+        )
+    return out
 
 
 def plan_for_pairs(
@@ -294,15 +405,26 @@ def plan_for_pairs(
         "io": _little(private_rate_used, rtt, margin, cap),
         "strategy": max(1, min(cpus, math.ceil(strategy_load * margin))),
     }
-    cache_bytes = int(mem * cache_share)
-    cache_items = max(1, cache_bytes // (n * work.cache_bytes_per_item))
+    cache_items = work.rows_per_pair
+    cache_bytes = n * cache_items * work.cache_bytes_per_item
+    cache_room = int(mem * cache_share)
+    streamed = dataclasses.replace(work, ticker=0.0, depth=0.0, trades=0.0)
+    streaming = _sustainable_period(n, streamed, money)
 
     warnings: list[str] = []
+    suggestions: list[str] = []
     if not feasible:
         warnings.append(
             f"{n} pairs cannot be refreshed every {wanted:g}s on this budget: they need at "
             f"least {sustainable:.2f}s; at {wanted:g}s at most {max_pairs} pairs can be served "
             f"(running at {period:.2f}s instead)"
+        )
+        suggestions = _suggestions(n, wanted, sustainable, max_pairs, streaming)
+    if cache_bytes > cache_room:
+        warnings.append(
+            f"the caches of {n} pairs need {cache_bytes:,} bytes ({cache_items} rows of "
+            f"{work.cache_bytes_per_item} bytes a pair), more than the {cache_room:,} bytes "
+            f"({cache_share:.0%}) of the memory budget: keep less history per pair"
         )
     batch = (
         (
@@ -327,8 +449,8 @@ def plan_for_pairs(
         "io": f"Little's law: {private_rate_used:.2f} private req/s x {rtt:.3f}s",
         "strategy": f"{strategy_load:.3f} busy cores needed, capped at {cpus} CPUs",
         "cache_items_per_pair": (
-            f"{cache_share:.0%} of {mem} bytes over {n} pairs at "
-            f"{work.cache_bytes_per_item} bytes per item"
+            f"{work.kline_history} candles + 2 x {work.book_levels} book levels + "
+            f"{work.trade_history} trades a pair, at {work.cache_bytes_per_item} bytes a row"
         ),
     }
     return TradingPlan(
@@ -350,6 +472,9 @@ def plan_for_pairs(
         pool_sizes=pools,
         cache_items_per_pair=cache_items,
         cache_budget_bytes=cache_bytes,
+        streaming_period=streaming,
+        suggestions=tuple(suggestions),
+        workload=work,
         warnings=tuple(warnings),
         reasons=reasons,
     )

@@ -32,6 +32,7 @@ from aimax.errors import AimaxError, ExchangeBanned, ExchangeError, RateLimited
 from aimax.exchange.max import KLine, MaxClient, OrderBook
 from aimax.memory import BoundedLRUCache
 from aimax.optimizer import SystemPerformanceOptimizer
+from aimax.planning import PairWorkload, TradingPlan
 
 __all__ = ["WorkloadCounters", "book_features", "indicators", "run_workload"]
 
@@ -149,14 +150,17 @@ class _Bot:
         self.klines_every = max(1, klines_every)
         self.rng = random.Random(seed)
         self.counters = WorkloadCounters()
+        # one book and one candle list a pair, as deep as the plan says the strategy
+        # keeps (the requests ask for that much): the caches hold the plan's rows
         plan = optimizer.plan
-        items = plan.cache_items_per_pair if plan else 1000
-        total = max(16, items * len(self.markets))
+        self.book_levels = plan_workload(plan).book_levels
+        self.kline_history = plan_workload(plan).kline_history
+        pairs = max(1, len(self.markets))
         self.books: BoundedLRUCache[str, object] = BoundedLRUCache(
-            max_items=total, name="demo_books", manager=optimizer.memory, priority=10
+            max_items=pairs, name="demo_books", manager=optimizer.memory, priority=10
         )
         self.candles: BoundedLRUCache[str, list[KLine]] = BoundedLRUCache(
-            max_items=total, name="demo_klines", manager=optimizer.memory, priority=20
+            max_items=pairs, name="demo_klines", manager=optimizer.memory, priority=20
         )
         self.prices: dict[str, Decimal] = {}
         self.min_volume: dict[str, Decimal] = {}
@@ -195,13 +199,15 @@ class _Bot:
             if last_start is not None:
                 self.counters.cycle_periods.append(start - last_start)
             last_start = start
-            book = await self._guard("depth", self.client.depth(market, limit=10))
+            book = await self._guard("depth", self.client.depth(market, limit=self.book_levels))
             self.counters.depth_calls += 1
             if book is not None:
                 self.books[market] = book
                 await self.optimizer.pools.run("market_data", book_features, book)
             if cycle % self.klines_every == 0:
-                candles = await self._guard("k", self.client.k(market, period=1, limit=60))
+                candles = await self._guard(
+                    "k", self.client.k(market, period=1, limit=self.kline_history)
+                )
                 self.counters.kline_calls += 1
                 if candles:
                     self.candles[market] = candles
@@ -237,6 +243,11 @@ class _Bot:
         self.counters.order_waits.append(time.monotonic() - t0)
         self.counters.orders += 1
         return getattr(order, "client_oid", None)
+
+
+def plan_workload(plan: TradingPlan | None) -> PairWorkload:
+    """The per-pair workload the plan was made for (the default one without a plan)."""
+    return plan.workload if plan is not None and plan.workload is not None else PairWorkload()
 
 
 async def _sleep_until(when: float, deadline: float) -> None:
