@@ -111,6 +111,10 @@ def verify_payload(
 class NonceBook:
     """Nonces seen per access key: each usable once, within ``window`` of the server clock.
 
+    ``strict=True`` also refuses (2006) a nonce not greater than the last one accepted
+    for the key, as a widely used MAX client says MAX does: then the order in which
+    requests arrive must be the order of their nonces.
+
     ::
 
         >>> book = NonceBook(window=30.0)
@@ -119,10 +123,18 @@ class NonceBook:
         Traceback (most recent call last):
         ...
         aimax.exchange.simulator.core.Rejection: MAX error 2006: nonce 1000000 was already used
+        >>> strict = NonceBook(window=30.0, strict=True)
+        >>> strict.check("key", 1_000_002, now=1000.0)
+        >>> strict.check("key", 1_000_001, now=1000.0)
+        Traceback (most recent call last):
+        ...
+        aimax.exchange.simulator.core.Rejection: MAX error 2006: nonce 1000001 is not above 1000002
     """
 
-    def __init__(self, *, window: float) -> None:
+    def __init__(self, *, window: float, strict: bool = False) -> None:
         self.window_ms = int(window * 1000)
+        self.strict = bool(strict)
+        self._last: dict[str, int] = {}
         self._seen: dict[str, set[int]] = {}
         self._heaps: dict[str, list[int]] = {}
 
@@ -141,5 +153,9 @@ class NonceBook:
             seen.discard(heapq.heappop(heap))
         if nonce in seen:
             raise Rejection(2006, f"nonce {nonce} was already used", 400)
+        last = self._last.get(key, 0)
+        if self.strict and nonce <= last:
+            raise Rejection(2006, f"nonce {nonce} is not above {last}", 400)
+        self._last[key] = max(last, nonce)
         seen.add(nonce)
         heapq.heappush(heap, nonce)

@@ -157,7 +157,10 @@ class SimulatorConfig:
     ``volatility`` (per-step log-return deviation), ``book_levels`` per side,
     ``history_seconds`` of trades generated before a market's first use (so k-lines
     have bars at once), ``maker_fee`` / ``taker_fee``, ``max_open_orders`` per account
-    and market, ``nonce_window`` (MAX: 30 s), ``client_oid_ttl`` (MAX: 24 h),
+    and market, ``nonce_window`` (MAX: 30 s), ``strict_nonces`` (refuse a nonce not
+    greater than the last one of its key with 2006, as MAX may: off by default because
+    several processes sharing one key cannot keep their nonces in wire order),
+    ``client_oid_ttl`` (MAX: 24 h),
     ``order_error_status`` (HTTP status of order rejections; MAX answers some with 200
     and an error body).
 
@@ -190,6 +193,7 @@ class SimulatorConfig:
     taker_fee: Decimal | str | float = Decimal("0.0015")
     max_open_orders: int = 200
     nonce_window: float | timedelta = 30.0
+    strict_nonces: bool = False
     client_oid_ttl: float | timedelta = 86_400.0
     order_error_status: int = 200
     public_trades_kept: int = 1000
@@ -239,6 +243,8 @@ class SimulatorConfig:
         for key, weight in weights.items():
             _positive_int(f"endpoint_weights[{key!r}]", weight)
         object.__setattr__(self, "endpoint_weights", weights)
+        if not isinstance(self.strict_nonces, bool):
+            raise ConfigurationError(f"strict_nonces must be a bool, got {self.strict_nonces!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigurationError(f"seed must be an integer, got {self.seed!r}")
 

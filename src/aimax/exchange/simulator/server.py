@@ -52,6 +52,7 @@ __all__ = ["MaxSimulator", "SimulatorStats"]
 log = logging.getLogger(__name__)
 
 _JSON = "application/json"
+_CREATE = "POST /api/v3/wallet/{wallet_type}/order"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +79,13 @@ class SimulatorStats:
     injected_errors: int
     injected_timeouts: int
     accepted_then_timed_out: int
+    accepted_then_failed: int
+    """Requests handled (an order created, a cancel applied) whose answer was then
+    replaced by an injected fault (see :meth:`MaxSimulator.inject`)."""
+    resets: int
+    nonce_rejections: int
+    """Requests refused with 2006 / 2007 (reused, stale or, in strict mode, not
+    increasing nonces)."""
     maintenance_rejections: int
     auth_failures: int
     orders_created: int
@@ -99,20 +107,56 @@ class _Counters:
     injected_errors: int = 0
     injected_timeouts: int = 0
     accepted_then_timed_out: int = 0
+    accepted_then_failed: int = 0
+    resets: int = 0
+    nonce_rejections: int = 0
     maintenance_rejections: int = 0
     auth_failures: int = 0
     orders_base: tuple[int, int, int] = (0, 0, 0)
+
+
+FAULTS = frozenset({"status", "hang", "reset", "empty", "truncated", "malformed"})
+"""What :meth:`MaxSimulator.inject` can do to an answer."""
+
+
+@dataclass(slots=True)
+class _Shot:
+    """One armed fault: for the next ``remaining`` requests matching ``endpoint``."""
+
+    fault: str
+    remaining: int
+    endpoint: str | None = None
+    after_accept: bool = False
+    status: int = 500
+    retry_after: float = 0.0
 
 
 @dataclass(slots=True)
 class _OneShots:
     """Faults armed by the test or benchmark for the next matching requests."""
 
-    errors: int = 0
-    error_status: int = 500
-    hangs: int = 0
-    hang_after_accept: int = 0
-    hang_after_accept_paths: tuple[str, ...] = ()
+    shots: list[_Shot] = field(default_factory=list)
+
+    def take(self, endpoint: str, *, after_accept: bool) -> _Shot | None:
+        """Pop one use of the first shot armed for ``endpoint`` at this stage."""
+        for shot in self.shots:
+            if shot.after_accept != after_accept:
+                continue
+            if shot.endpoint is not None and shot.endpoint != endpoint:
+                continue
+            shot.remaining -= 1
+            if shot.remaining <= 0:
+                self.shots.remove(shot)
+            return shot
+        return None
+
+    def give_back(self, shot: _Shot) -> None:
+        """Re-arm one use of ``shot`` (a request it could not apply to)."""
+        if shot in self.shots:
+            shot.remaining += 1
+        else:
+            shot.remaining = 1
+            self.shots.insert(0, shot)
 
 
 @dataclass(slots=True)
@@ -368,7 +412,10 @@ class MaxSimulator:
         self._private = PenaltyWindow(
             limit=config.private_limit, window=config.window_s, ban=config.ban_s
         )
-        self._nonces = NonceBook(window=float(config.nonce_window))  # type: ignore[arg-type]
+        self._nonces = NonceBook(
+            window=float(config.nonce_window),  # type: ignore[arg-type]  # normalised
+            strict=config.strict_nonces,
+        )
         self._rng = random.Random(config.seed ^ 0x5EED)
         self._counters = _Counters()
         self._shots = _OneShots()
@@ -611,25 +658,71 @@ class MaxSimulator:
             if latency is not None:
                 self._latency = as_latency(latency)
 
+    def inject(
+        self,
+        fault: str,
+        *,
+        count: int = 1,
+        endpoint: str | None = None,
+        after_accept: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """Arm a fault for the next ``count`` requests to ``endpoint`` (any when ``None``).
+
+        ``endpoint`` is a route key such as ``"POST /api/v3/wallet/{wallet_type}/order"``
+        or ``"GET /api/v3/order"``. ``fault`` is one of:
+
+        - ``"status"``: answer ``status`` (a 5xx with MAX's 5999 body, or 429 with
+          ``Retry-After`` = now + ``retry_after`` seconds, default ``ban_seconds``);
+        - ``"hang"``: no answer for ``hang_seconds``, then a 504;
+        - ``"reset"``: the connection is closed without an answer;
+        - ``"empty"``, ``"truncated"``, ``"malformed"``: HTTP ``status`` (default 200)
+          with an empty body, the answer's JSON cut in half, or a body that is not JSON.
+
+        With ``after_accept=True`` the request is handled first (an order is created,
+        a cancel applied) and the fault replaces its successful answer; requests the
+        exchange refuses leave the fault armed. ::
+
+            sim.inject("truncated", endpoint="POST /api/v3/wallet/{wallet_type}/order",
+                       after_accept=True)
+        """
+        if fault not in FAULTS:
+            raise ConfigurationError(f"fault must be one of {sorted(FAULTS)}, got {fault!r}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ConfigurationError(f"count must be a positive integer, got {count!r}")
+        if endpoint is not None and endpoint not in {f"{r.method} {r.path}" for r in ROUTES}:
+            raise ConfigurationError(f"unknown endpoint {endpoint!r}")
+        if fault == "status":
+            status = 500 if status is None else status
+            if not (500 <= status < 600 or status == 429):
+                raise ConfigurationError(f"status must be a 5xx or 429, got {status!r}")
+        else:
+            status = 200 if status is None else status
+            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status < 600:
+                raise ConfigurationError(f"status must be an HTTP status, got {status!r}")
+        wait = self.config.ban_s if retry_after is None else float(retry_after)
+        if math.isnan(wait) or wait < 0:
+            raise ConfigurationError(f"retry_after must be >= 0 seconds, got {retry_after!r}")
+        shot = _Shot(fault, count, endpoint, after_accept, status, wait)
+        with self._lock:
+            self._shots.shots.append(shot)
+
     def fail_next(self, count: int = 1, *, status: int = 500) -> None:
         """The next ``count`` API requests answer ``status`` (a 5xx) with MAX's 5999 body."""
         if not 500 <= status < 600:
             raise ConfigurationError(f"status must be a 5xx, got {status!r}")
-        with self._lock:
-            self._shots.errors += count
-            self._shots.error_status = status
+        self.inject("status", count=count, status=status)
 
     def hang_next(self, count: int = 1) -> None:
         """The next ``count`` API requests hang (``hang_seconds``) BEFORE being handled."""
-        with self._lock:
-            self._shots.hangs += count
+        self.inject("hang", count=count)
 
     def hang_after_accept(self, count: int = 1) -> None:
         """The next ``count`` create-order requests are ACCEPTED (the order exists and
         matches), then the response hangs past any client timeout: the client must
         reconcile with ``GET /api/v3/order?client_oid=...`` instead of resending."""
-        with self._lock:
-            self._shots.hang_after_accept += count
+        self.inject("hang", count=count, endpoint=_CREATE, after_accept=True)
 
     def reset_stats(self) -> None:
         """Zero every counter (limits, bans and orders are kept)."""
@@ -670,6 +763,9 @@ class MaxSimulator:
                 injected_errors=c.injected_errors,
                 injected_timeouts=c.injected_timeouts,
                 accepted_then_timed_out=c.accepted_then_timed_out,
+                accepted_then_failed=c.accepted_then_failed,
+                resets=c.resets,
+                nonce_rejections=c.nonce_rejections,
                 maintenance_rejections=c.maintenance_rejections,
                 auth_failures=c.auth_failures,
                 orders_created=ex.orders_created - base[0],
@@ -753,7 +849,8 @@ class MaxSimulator:
     ) -> web.StreamResponse:
         raw = await request.read() if request.can_read_body else b""
         client = self._client(request)
-        hang_before = hang_after = False
+        hang_before = False
+        before: _Shot | None = None
         delay = 0.0
         with self._lock:
             now = self._clock()
@@ -786,80 +883,131 @@ class MaxSimulator:
                     "the ban restarts it",
                     {"Retry-After": str(retry_at)},
                 )
-            # 2. faults
+            # 2. parse and authenticate on arrival: the nonce order is the arrival order
+            prepared = self._prepare(request, route, raw, account, now)
+            # 3. faults
             if self._maintenance:
                 c.maintenance_rejections += 1
                 c.by_status[503] += 1
                 return _error(503, 5999, "the exchange is under maintenance")
-            shots = self._shots
-            if shots.errors > 0:
-                shots.errors -= 1
-                c.injected_errors += 1
-                c.by_status[shots.error_status] += 1
-                return _error(shots.error_status, 5999, "internal server error (injected)")
-            if self._error_rate and self._rng.random() < self._error_rate:
-                c.injected_errors += 1
-                c.by_status[self.config.error_status] += 1
-                return _error(self.config.error_status, 5999, "internal server error (injected)")
-            if shots.hangs > 0:
-                shots.hangs -= 1
-                hang_before = True
-            elif self._timeout_rate and self._rng.random() < self._timeout_rate:
+            if isinstance(prepared, Rejection):
+                c.by_status[prepared.status] += 1
+                return web.Response(
+                    status=prepared.status, text=json.dumps(prepared.body()), content_type=_JSON
+                )
+            before = self._shots.take(endpoint, after_accept=False)
+            if before is None and self._error_rate and self._rng.random() < self._error_rate:
+                before = _Shot("status", 1, status=self.config.error_status)
+            if before is not None and before.fault == "hang":
+                hang_before, before = True, None
+            elif before is None and self._timeout_rate and self._rng.random() < self._timeout_rate:
                 hang_before = True
             if hang_before:
                 c.injected_timeouts += 1
-            elif route.accepts_order and shots.hang_after_accept > 0:
-                shots.hang_after_accept -= 1
-                hang_after = True
+            elif before is not None:
+                c.injected_errors += 1
             delay = self._latency.sample(self._rng)
         if hang_before:
             await self._hang()
             with self._lock:
                 self._counters.by_status[504] += 1
             return _error(504, 5999, "gateway timeout (injected)")
+        if before is not None:
+            return await self._faulty(request, before, None, now)
         if delay > 0:
             await asyncio.sleep(delay)
-        status, payload = self._dispatch(request, route, raw, account)
+        status, payload = self._run(request, route, prepared, account)
         accepted = status == 200 and not (
             isinstance(payload, dict) and payload.get("success") is False
         )
-        if hang_after and not accepted:
-            with self._lock:  # a rejected order was not accepted: keep the shot armed
-                self._shots.hang_after_accept += 1
-        elif hang_after:
+        after: _Shot | None = None
+        if accepted:
             with self._lock:
-                self._counters.accepted_then_timed_out += 1
-            await self._hang()
-            with self._lock:
-                self._counters.by_status[504] += 1
-            return _error(504, 5999, "gateway timeout after the order was accepted (injected)")
+                after = self._shots.take(endpoint, after_accept=True)
+                if after is not None:
+                    self._counters.accepted_then_failed += 1
+                    if after.fault == "hang":
+                        self._counters.accepted_then_timed_out += 1
+        if after is not None:
+            return await self._faulty(request, after, payload, now)
         with self._lock:
             self._counters.by_status[status] += 1
         return web.Response(status=status, text=json.dumps(payload), content_type=_JSON)
 
-    def _dispatch(
-        self, request: web.Request, route: _Route, raw: bytes, account: Account | None
+    async def _faulty(
+        self, request: web.Request, shot: _Shot, payload: object, now: float
+    ) -> web.StreamResponse:
+        """The answer ``shot`` makes of a request (``payload``: its real answer, if any)."""
+        fault = shot.fault
+        if fault == "hang":
+            await self._hang()
+            with self._lock:
+                self._counters.by_status[504] += 1
+            return _error(504, 5999, "gateway timeout after the request was handled (injected)")
+        if fault == "reset":
+            transport = request.transport
+            if transport is not None:
+                transport.abort()  # no answer at all: the client sees the connection drop
+            with self._lock:
+                self._counters.resets += 1
+            return web.Response(status=500)
+        with self._lock:
+            self._counters.by_status[shot.status] += 1
+        if fault == "status":
+            if shot.status == 429:
+                retry_at = math.ceil(now + shot.retry_after)
+                return _error(
+                    429, 429, "too many requests (injected)", {"Retry-After": str(retry_at)}
+                )
+            return _error(shot.status, 5999, "internal server error (injected)")
+        if fault == "empty":
+            body = b""
+        elif fault == "truncated":
+            full = json.dumps(payload if payload is not None else {"success": True}).encode()
+            body = full[: max(1, len(full) // 2)]
+        else:  # malformed
+            body = b"<html><body>upstream answered something else</body></html>"
+        return web.Response(status=shot.status, body=body, content_type=_JSON)
+
+    def _prepare(
+        self,
+        request: web.Request,
+        route: _Route,
+        raw: bytes,
+        account: Account | None,
+        now: float,
+    ) -> dict[str, object] | Rejection:
+        """Parse the query and body and authenticate (caller holds the lock)."""
+        try:
+            query = normalise_query(list(request.query.items()))
+            body: dict[str, object] | None = None
+            if raw.strip():
+                try:
+                    decoded = json.loads(raw)
+                except (ValueError, UnicodeDecodeError):
+                    raise Rejection(1001, "the body is not JSON") from None
+                if not isinstance(decoded, dict):
+                    raise Rejection(1001, "the body must be a JSON object")
+                body = decoded
+            if route.private:
+                return self._authenticate(
+                    request, route=route, account=account, query=query, body=body, now=now
+                )
+            return query
+        except Rejection as exc:
+            return exc
+
+    def _run(
+        self,
+        request: web.Request,
+        route: _Route,
+        params: dict[str, object],
+        account: Account | None,
     ) -> tuple[int, object]:
-        """Authenticate and run the handler under the lock; ``(status, json)``."""
+        """Run the handler under the lock; ``(status, json)``."""
         with self._lock:
             now = self._clock()
             try:
-                query = normalise_query(list(request.query.items()))
-                body: dict[str, object] | None = None
-                if raw.strip():
-                    try:
-                        decoded = json.loads(raw)
-                    except (ValueError, UnicodeDecodeError):
-                        raise Rejection(1001, "the body is not JSON") from None
-                    if not isinstance(decoded, dict):
-                        raise Rejection(1001, "the body must be a JSON object")
-                    body = decoded
-                if route.private:
-                    params = self._authenticate(
-                        request, route=route, account=account, query=query, body=body, now=now
-                    )
-                else:
-                    params = query
                 req = _Request(
                     now=now,
                     account=account,
@@ -899,8 +1047,10 @@ class MaxSimulator:
                 payload, path=request.path, method=route.method, query=query, body=body
             )
             self._nonces.check(account.access_key, nonce, now)
-        except Rejection:
+        except Rejection as exc:
             self._counters.auth_failures += 1
+            if exc.code in (2006, 2007):
+                self._counters.nonce_rejections += 1
             raise
         return params
 
