@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 
 from aimax.errors import ConfigurationError
 from aimax.exchange.max import book as book_module
+from aimax.exchange.max import stream as stream_module
 from aimax.exchange.max.book import BookEvent, BookState, LocalBook, OrderBooks
+from aimax.exchange.simulator import stream as sim_stream_module
 
 Truth = dict[str, dict[Decimal, Decimal]]
 
@@ -322,7 +324,8 @@ def test_orderbooks_dispatch() -> None:
     assert books.resyncs == 0
 
 
-def test_module_examples() -> None:
-    result = doctest.testmod(book_module, optionflags=doctest.ELLIPSIS)
+@pytest.mark.parametrize("module", [book_module, stream_module, sim_stream_module])
+def test_module_examples(module: object) -> None:
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
     assert result.attempted > 0
     assert result.failed == 0

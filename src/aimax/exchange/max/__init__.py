@@ -39,10 +39,17 @@ from aimax.exchange.max.models import (
 )
 from aimax.exchange.max.nonce import NonceGenerator, nonce_generator_for
 from aimax.exchange.max.signing import SignedRequest, hmac_signature, sign_request
+from aimax.exchange.max.stream import (
+    DEFAULT_STREAM_URL,
+    MaxStream,
+    StreamSettings,
+    StreamStatistics,
+)
 from aimax.exchange.max.sync import MaxClientSync
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_STREAM_URL",
     "Account",
     "BookEvent",
     "BookState",
@@ -58,6 +65,7 @@ __all__ = [
     "Market",
     "MaxClient",
     "MaxClientSync",
+    "MaxStream",
     "NonceGenerator",
     "Order",
     "OrderBook",
@@ -67,6 +75,8 @@ __all__ = [
     "PublicTrade",
     "RateLimiterLike",
     "SignedRequest",
+    "StreamSettings",
+    "StreamStatistics",
     "Ticker",
     "Trade",
     "UserInfo",
