@@ -149,7 +149,10 @@ async def test_private_endpoints_are_signed_and_kinded(fake_max: Any, limiter: A
     assert "client_oid=oid-1" in get.raw_query
     assert "nonce=" in get.raw_query
     kinds = dict.fromkeys(k for k, _ in limiter.acquired)
-    assert set(kinds) == {"market_data", "account", "order", "cancel"}
+    # the time sync the first signed call waits for is an "account" request, so it
+    # never queues behind market data (defect 4 of issue 15)
+    assert limiter.acquired[0] == ("account", None)
+    assert set(kinds) == {"account", "order", "cancel"}
     assert limiter.acquired.count(("order", "btctwd")) == 1
     assert limiter.acquired.count(("cancel", None)) == 2
     assert limiter.acquired.count(("cancel", "btctwd")) == 1

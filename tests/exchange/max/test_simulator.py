@@ -141,9 +141,15 @@ async def test_errors(sim: MaxSimulator, limiter: APIRateLimiter) -> None:
             await c.get_order(id=987654)
         with pytest.raises(errors.OrderNotFound):
             await c.cancel_order(client_oid="never-was")
-        await c.create_order("btctwd", "sell", "0.01", "99999999", client_oid="dup-1")
-        with pytest.raises(errors.OrderError):
-            await c.create_order("btctwd", "sell", "0.01", "99999999", client_oid="dup-1")
+        first = await c.create_order("btctwd", "sell", "0.01", "99999999", client_oid="dup-1")
+        created = sim.stats().orders_created
+        # the same client_oid again: MAX refuses the duplicate, the client returns the
+        # order that holds it (the safe retry), and nothing new is placed
+        again = await c.create_order("btctwd", "sell", "0.01", "99999999", client_oid="dup-1")
+        assert again.id == first.id
+        assert sim.stats().orders_created == created
+        with pytest.raises(errors.OrderError):  # a client_oid of another order: refused
+            await c.create_order("btctwd", "buy", "0.01", "1000", client_oid="dup-1")
         sim.fail_next(1, status=502)
         with pytest.raises(errors.ServerError) as server:
             await c.ticker("btctwd")
@@ -194,13 +200,17 @@ async def test_gateway_timeout_after_accept_is_reconciled(limiter: APIRateLimite
             assert order.state == "wait"
             assert c.statistics().reconciled_orders == 1
             assert c.statistics().responses.get(504) == 1
-            simulator.fail_next(1, status=500)  # a plain 500 is an error, not ambiguous
-            with pytest.raises(errors.ServerError):
+            simulator.fail_next(1, status=500)  # a 500 proves nothing: looked up, not found
+            with pytest.raises(errors.OrderStateUnknown) as unknown:
                 await c.create_order("btctwd", "sell", "0.01", "99999999")
-            assert c.statistics().reconciled_orders == 1
+            assert c.statistics().unknown_orders == 1
+            retried = await c.create_order(
+                "btctwd", "sell", "0.01", "99999999", client_oid=unknown.value.client_oid
+            )
+            assert retried.client_oid == unknown.value.client_oid
         s = simulator.stats()
-    assert s.orders_created == 1
-    assert s.by_endpoint.get("POST /api/v3/wallet/{wallet_type}/order") == 2
+    assert s.orders_created == 2  # the first order, and the retried one exactly once
+    assert s.by_endpoint.get("POST /api/v3/wallet/{wallet_type}/order") == 3
 
 
 async def test_nonces_across_tasks_and_threads(sim: MaxSimulator, limiter: APIRateLimiter) -> None:

@@ -37,12 +37,15 @@ from aimax._metrics import MetricSample
 from aimax.errors import (
     AimaxError,
     AuthenticationError,
+    BadRequest,
     ConfigurationError,
+    ExchangeBanned,
     ExchangeError,
     NonceError,
+    OrderError,
     OrderNotFound,
     OrderStateUnknown,
-    ServerError,
+    RateLimitError,
     TransportError,
 )
 from aimax.exchange.max.endpoints import Amount, Call, CancelResult, Endpoints
@@ -76,7 +79,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://max-api.maicoin.com"
 _QUANTILES = (0.5, 0.95, 0.99)
-_GATEWAY_STATUSES = frozenset({502, 504})
 _LATENCY_SAMPLES = 2048
 T = TypeVar("T")
 
@@ -367,7 +369,10 @@ class MaxClient:
     async def sync_time(self) -> int:
         """Measure the server clock and correct the nonce offset; returns the offset (ms)."""
         sent = self._wall()
-        server = await self.timestamp()
+        # The "account" kind, not "market_data": the first signed call waits for this
+        # sync and must not queue behind market data. (It charges the private pool for
+        # a request MAX counts against the IP: one per sync, rare.)
+        server = await self._call(self._endpoints.timestamp(), kind="account")
         received = self._wall()
         offset = estimate_offset_ms(server, sent, received)
         if self._nonces is not None:
@@ -435,15 +440,36 @@ class MaxClient:
         stop_price: Amount | None = None,
         group_id: int | None = None,
     ) -> Order:
-        """``POST /api/v3/wallet/{wallet_type}/order``.
+        """``POST /api/v3/wallet/{wallet_type}/order``: an order is never placed twice.
 
-        A ``client_oid`` is always sent (generated when not given). If the request
-        times out, the connection fails or a gateway answers 502/504 (the order may
-        have been accepted all the same), the order is looked up with
-        ``get_order(client_oid=...)`` rather than sent twice: when found it is returned,
-        otherwise :class:`OrderStateUnknown` (a ``TransportError``) carries the
-        ``client_oid``.
+        A ``client_oid`` is always sent (generated when not given). The outcome is one of:
+
+        - the accepted :class:`Order`;
+        - an :class:`~aimax.errors.ExchangeError` carrying MAX's error code when MAX
+          refused it (or :class:`~aimax.errors.ExchangeBanned` for a 429, or the
+          limiter's :class:`~aimax.errors.RateLimited` when nothing was sent);
+        - :class:`~aimax.errors.OrderStateUnknown` carrying the ``client_oid``.
+
+        Any answer that proves neither (no answer, a timeout, a dropped connection, an
+        empty, truncated or non-JSON body, a 5xx) leads to a look-up with
+        ``get_order(client_oid=...)``: the order is returned when found; when the
+        look-up cannot finish (a 429, no budget, timeouts, not found after
+        ``reconcile_attempts``) ``OrderStateUnknown`` is raised. The order may exist.
+
+        The safe retry: send the same order again with ``client_oid=exc.client_oid``.
+        MAX refuses a second order with a ``client_oid`` used in the last 24 h; on that
+        refusal the existing order is looked up and returned, so the retry either
+        places the order once or returns the one already there::
+
+            try:
+                order = await client.create_order("btctwd", "buy", "0.01", "1500000")
+            except OrderStateUnknown as exc:
+                order = await client.create_order(
+                    "btctwd", "buy", "0.01", "1500000", client_oid=exc.client_oid
+                )
         """
+        if self._markets is not None:
+            self._check_precision(market, volume=volume, price=price, stop_price=stop_price)
         call = self._endpoints.create_order(
             market,
             side,
@@ -454,31 +480,104 @@ class MaxClient:
             stop_price=stop_price,
             group_id=group_id,
         )
+        oid = call.client_oid
+        assert oid is not None  # create_order always sets one
+        self._require_credentials(call)  # before the try: nothing sent, nothing to reconcile
+        if self._closed:
+            raise ConfigurationError("this MaxClient is closed")
         try:
             return await self._call(call)
         except OrderStateUnknown:
             raise
-        except (TransportError, ServerError) as exc:
-            # No answer, or a gateway's: the order may have been accepted all the same.
-            if isinstance(exc, ServerError) and exc.status not in _GATEWAY_STATUSES:
-                raise
-            oid = call.client_oid
-            assert oid is not None  # create_order always sets one
-            return await self._reconcile(oid, call.path, exc)
+        except ExchangeError as exc:
+            if not _proves_an_answer(exc):
+                return await self._reconcile(oid, call.path, exc)
+            if client_oid is not None and _may_be_duplicate(exc):
+                return await self._existing_order(oid, call, exc)
+            raise
+
+    def _check_precision(
+        self,
+        market: str,
+        *,
+        volume: Amount,
+        price: Amount | None,
+        stop_price: Amount | None,
+    ) -> None:
+        """Refuse amounts finer than the market's precision (known markets only)."""
+        known = (self._markets or {}).get(market) if isinstance(market, str) else None
+        if known is None:
+            return
+        checks = (
+            ("volume", volume, known.base_unit_precision),
+            ("price", price, known.quote_unit_precision),
+            ("stop_price", stop_price, known.quote_unit_precision),
+        )
+        for name, value, digits in checks:
+            if value is None or isinstance(value, bool | float):
+                continue  # the endpoint's own checks name those
+            try:
+                number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+            except ArithmeticError:
+                continue
+            if not number.is_finite() or number.is_zero():
+                continue
+            _, places, exponent = number.as_tuple()
+            assert isinstance(exponent, int)  # finite
+            trailing = 0
+            for d in reversed(places):
+                if d != 0:
+                    break
+                trailing += 1
+            decimals = -(exponent + trailing)
+            if decimals > digits:
+                raise ConfigurationError(
+                    f"{name} {value!r} has {decimals} decimals, more than {market}'s "
+                    f"precision ({digits}); MAX refuses it rather than rounding"
+                )
+
+    async def _existing_order(
+        self, client_oid: str, call: Call[Any], refusal: ExchangeError
+    ) -> Order:
+        """A create with a reused ``client_oid`` was refused: return the order holding it."""
+        try:
+            order = await self.get_order(client_oid=client_oid)
+        except OrderNotFound:
+            raise refusal from None
+        except (ExchangeBanned, RateLimitError, ExchangeError) as exc:
+            with self._stats.lock:
+                self._stats.unknown += 1
+            raise OrderStateUnknown(
+                f"create_order with client_oid={client_oid!r} was refused ({refusal}) and the "
+                f"order holding that client_oid could not be looked up ({type(exc).__name__})",
+                client_oid=client_oid,
+                path=call.path,
+            ) from refusal
+        if order.market != call.params.get("market") or order.side != call.params.get("side"):
+            raise refusal  # the client_oid belongs to a different order: not ours to return
+        with self._stats.lock:
+            self._stats.reconciled += 1
+        logger.info("create_order %s was already placed: order %d", client_oid, order.id)
+        return order
 
     async def _reconcile(self, client_oid: str, path: str, cause: ExchangeError) -> Order:
         logger.warning(
-            "create_order %s got no answer (%s); reconciling by client_oid",
+            "create_order %s got no usable answer (%s); reconciling by client_oid",
             client_oid,
             type(cause).__name__,
         )
-        last: ExchangeError = cause
+        last: AimaxError = cause
+        tries = 0
         for attempt in range(self._reconcile_attempts):
             if attempt:
                 await asyncio.sleep(self._reconcile_delay)
+            tries += 1
             try:
                 order = await self.get_order(client_oid=client_oid)
-            except (OrderNotFound, TransportError) as exc:
+            except (ExchangeBanned, RateLimitError) as exc:
+                last = exc  # banned or no budget: more look-ups now would not help
+                break
+            except AimaxError as exc:  # not found (yet), no answer, 5xx: look again
                 last = exc
                 continue
             with self._stats.lock:
@@ -488,9 +587,10 @@ class MaxClient:
         with self._stats.lock:
             self._stats.unknown += 1
         raise OrderStateUnknown(
-            f"create_order got no answer and the order was not found with "
-            f"client_oid={client_oid!r} after {self._reconcile_attempts} look-ups "
-            f"(last: {type(last).__name__}); it was NOT sent again",
+            f"create_order got no usable answer ({type(cause).__name__}: {cause}) and "
+            f"the look-up by client_oid={client_oid!r} did not settle it after {tries} "
+            f"look-up(s) (last: {type(last).__name__}); it was NOT sent again. Retry "
+            f"with the same client_oid: MAX refuses a duplicate",
             client_oid=client_oid,
             path=path,
         ) from cause
@@ -498,8 +598,76 @@ class MaxClient:
     async def cancel_order(
         self, *, id: int | None = None, client_oid: str | None = None
     ) -> CancelResult:
-        """``DELETE /api/v3/order`` by ``id`` or ``client_oid`` (asynchronous on MAX)."""
-        return await self._call(self._endpoints.cancel_order(id=id, client_oid=client_oid))
+        """``DELETE /api/v3/order`` by ``id`` or ``client_oid`` (asynchronous on MAX).
+
+        When the answer is lost (no answer, 5xx, unreadable body) the order is looked
+        up: closed -> its :class:`CancelResult`; still open -> the cancel is sent again
+        (a cancel cannot be applied twice). If that does not settle it within
+        ``reconcile_attempts``, :class:`~aimax.errors.OrderStateUnknown` is raised
+        (``client_oid`` is the one given or learnt, ``""`` when only ``id`` is known).
+        """
+        call = self._endpoints.cancel_order(id=id, client_oid=client_oid)
+        self._require_credentials(call)
+        try:
+            return await self._call(call)
+        except OrderStateUnknown:
+            raise
+        except ExchangeError as exc:
+            if _proves_an_answer(exc):
+                raise
+            return await self._confirm_cancel(call, id=id, client_oid=client_oid, cause=exc)
+
+    async def _confirm_cancel(
+        self,
+        call: Call[CancelResult],
+        *,
+        id: int | None,
+        client_oid: str | None,
+        cause: ExchangeError,
+    ) -> CancelResult:
+        logger.warning(
+            "cancel %s got no usable answer (%s); looking the order up",
+            dict(call.params),
+            type(cause).__name__,
+        )
+        known_oid = client_oid
+        last: AimaxError = cause
+        for attempt in range(self._reconcile_attempts):
+            if attempt:
+                await asyncio.sleep(self._reconcile_delay)
+            try:
+                order = await self.get_order(id=id, client_oid=client_oid)
+            except OrderNotFound:
+                raise
+            except (ExchangeBanned, RateLimitError) as exc:
+                last = exc
+                break
+            except AimaxError as exc:
+                last = exc
+                continue
+            known_oid = known_oid or order.client_oid
+            if order.state in _CLOSED_STATES:
+                cancelled = order.state == "cancel"
+                return CancelResult(
+                    accepted=cancelled,
+                    order=order,
+                    error=None if cancelled else f"order {order.id} is {order.state}",
+                )
+            try:  # still open: the cancel was lost or is queued; sending it again is safe
+                return await self._call(call)
+            except (ExchangeBanned, RateLimitError) as exc:
+                last = exc
+                break
+            except ExchangeError as exc:
+                if _proves_an_answer(exc) and exc.code not in (2003,):
+                    raise
+                last = exc  # 2003: closed meanwhile; or no answer again: look again
+        raise OrderStateUnknown(
+            f"cancel of {dict(call.params)} got no usable answer ({type(cause).__name__}) "
+            f"and look-ups did not settle it (last: {type(last).__name__})",
+            client_oid=known_oid or "",
+            path=call.path,
+        ) from cause
 
     async def cancel_orders(
         self, *, market: str | None = None, side: str | None = None, group_id: int | None = None
@@ -577,22 +745,19 @@ class MaxClient:
         """The limiter kind a call acquires."""
         return max_kind_for(call.method, call.path)
 
-    async def _call(self, call: Call[T]) -> T:
+    async def _call(self, call: Call[T], *, kind: str | None = None) -> T:
         """Acquire, sign, send, feed back, map errors, parse; one retry on 2006/2007."""
         if self._closed:
             raise ConfigurationError("this MaxClient is closed")
         if call.private:
-            if self._secret is None or self._access_key is None or self._nonces is None:
-                raise AuthenticationError(
-                    f"{call.path} is a private endpoint: give access_key and secret_key",
-                    path=call.path,
-                )
+            self._require_credentials(call)
             if self._auto_sync_time and not self._time_synced:
                 # one sync, awaited by every call that arrives while it runs
                 if self._first_sync_task is None:
                     self._first_sync_task = asyncio.ensure_future(self._first_sync())
                 await asyncio.shield(self._first_sync_task)
-        kind = self.kind_of(call)
+        if kind is None:
+            kind = self.kind_of(call)
         for attempt in (1, 2):
             try:
                 body = await self._send(call, kind)
@@ -610,6 +775,13 @@ class MaxClient:
                 exc.path = call.path
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _require_credentials(self, call: Call[Any]) -> None:
+        if self._secret is None or self._access_key is None or self._nonces is None:
+            raise AuthenticationError(
+                f"{call.path} is a private endpoint: give access_key and secret_key",
+                path=call.path,
+            )
 
     async def _first_sync(self) -> None:
         try:
@@ -637,32 +809,64 @@ class MaxClient:
 
     async def _http_send(self, call: Call[Any], kind: str) -> httpx.Response:
         """Sign (a fresh nonce) and send; transport failures become TransportError."""
-        headers: dict[str, str] = {}
-        content: bytes | None = None
-        url = call.path
-        if call.private:
-            assert self._nonces is not None
+        if not call.private:
+            url = f"{call.path}?{_query_string(call.params)}" if call.params else call.path
+            return await self._request(call, kind, url, content=None, headers={}, trace=None)
+        assert self._nonces is not None
+        lane = self._nonces.lane
+        # The lane: nonce, signature and the write happen in one turn per key, so the
+        # server sees this key's nonces in the order they were issued.
+        await lane.acquire()
+        written = False
+
+        def leave_lane() -> None:
+            nonlocal written
+            if not written:
+                written = True
+                lane.release()
+
+        async def trace(event: str, info: Mapping[str, Any]) -> None:
+            if event.endswith(("send_request_body.complete", "send_request_body.failed")):
+                leave_lane()
+
+        try:
             assert self._secret is not None
             assert self._access_key is not None
             signed = sign_request(self._secret, call.path, call.params, nonce=self._nonces.next())
-            headers.update(signed.headers(self._access_key))
+            headers = signed.headers(self._access_key)
             if self._sub_account is not None:
                 headers["X-Sub-Account"] = self._sub_account
+            content: bytes | None = None
             if call.method == "GET":
-                query = signed.params
+                url = f"{call.path}?{_query_string(signed.params)}" if signed.params else call.path
             else:
-                query = {}
+                url = call.path
                 content = signed.body
-        else:
-            query = call.params
-        if query:
-            url = f"{call.path}?{_query_string(query)}"
+            return await self._request(
+                call, kind, url, content=content, headers=headers, trace=trace
+            )
+        finally:
+            leave_lane()
+
+    async def _request(
+        self,
+        call: Call[Any],
+        kind: str,
+        url: str,
+        *,
+        content: bytes | None,
+        headers: dict[str, str],
+        trace: Any,
+    ) -> httpx.Response:
         with self._stats.lock:
             self._stats.requests += 1
             self._stats.in_flight += 1
         started = self._clock()
+        extensions = {"trace": trace} if trace is not None else None
         try:
-            response = await self._http.request(call.method, url, content=content, headers=headers)
+            response = await self._http.request(
+                call.method, url, content=content, headers=headers, extensions=extensions
+            )
         except httpx.TimeoutException as exc:
             self._stats.answered(kind, "timeout", self._clock() - started)
             raise TransportError(
@@ -775,6 +979,35 @@ class MaxClient:
             f"authenticated={self._secret is not None}, requests={s.requests}, "
             f"in_flight={s.in_flight}, bans={s.bans}, closed={self._closed})"
         )
+
+
+_CLOSED_STATES = frozenset({"done", "cancel", "failed"})
+
+
+def _proves_an_answer(exc: ExchangeError) -> bool:
+    """Whether ``exc`` shows that MAX handled and refused the request.
+
+    A MAX error body with a code other than 5999 on a non-5xx status, or a 429 ban,
+    proves a refusal. No answer, an unreadable body or a 5xx proves nothing.
+
+        >>> _proves_an_answer(ExchangeError("x", code=2018, status=200))
+        True
+        >>> _proves_an_answer(ExchangeError("x", code=5999, status=500))
+        False
+    """
+    if isinstance(exc, ExchangeBanned):
+        return True
+    if isinstance(exc, TransportError) or exc.code is None or exc.code == 5999:
+        return False
+    return exc.status is not None and exc.status < 500
+
+
+def _may_be_duplicate(exc: ExchangeError) -> bool:
+    """A refusal that may mean "this client_oid is already used" (MAX's code for it
+    is not documented: 2002 is its create-order error)."""
+    return isinstance(exc, OrderError | BadRequest) and (
+        exc.code == 2002 or "client_oid" in str(exc).lower()
+    )
 
 
 def _mask_userinfo(url: str) -> str:

@@ -4,8 +4,11 @@ MAX accepts a nonce once, and only within 30 s of its own clock. A
 :class:`NonceGenerator` hands out ``max(last + 1, now_ms + offset_ms)`` under a lock,
 so every thread and every task sharing it gets a distinct, increasing value, and the
 server-time ``offset_ms`` (measured with ``GET /api/v3/timestamp``) keeps the values
-near the server's clock. :func:`nonce_generator_for` returns the process-wide
-generator of one access key, so two clients with the same key never collide.
+near the server's clock. Its :class:`SendLane` keeps them in that order on the wire:
+the client takes the nonce and signs inside the lane and leaves it once the request is
+written, so a server that refuses a nonce not above the last one never sees one.
+:func:`nonce_generator_for` returns the process-wide generator of one access key, so
+two clients with the same key never collide.
 
 ::
 
@@ -21,14 +24,98 @@ generator of one access key, so two clients with the same key never collide.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
+from collections import deque
 
 from aimax import _clock
 from aimax._clock import Clock
 from aimax.errors import ConfigurationError
 
-__all__ = ["NonceGenerator", "estimate_offset_ms", "nonce_generator_for"]
+__all__ = ["NonceGenerator", "SendLane", "estimate_offset_ms", "nonce_generator_for"]
+
+
+class SendLane:
+    """A FIFO turn, shared by threads and event loops, from taking a nonce to writing it.
+
+    A private request takes the lane, takes its nonce, signs, and releases the lane once
+    its last byte is written (not when the answer comes), so requests of one key reach
+    the wire in nonce order while their round trips overlap. Waiters on any event loop
+    are woken in arrival order; cancellation while waiting passes the turn on.
+
+    ::
+
+        lane = SendLane()
+        await lane.acquire()
+        try:
+            ...  # nonce, sign, write
+        finally:
+            lane.release()
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy = False
+        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+        self._turns = 0
+        self._waited = 0
+
+    async def acquire(self) -> None:
+        """Wait for the lane (FIFO across threads and loops)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            self._turns += 1
+            if not self._busy:
+                self._busy = True
+                return
+            self._waited += 1
+            future: asyncio.Future[None] = loop.create_future()
+            entry = (loop, future)
+            self._waiters.append(entry)
+        try:
+            await future
+        except asyncio.CancelledError:
+            with self._lock:
+                try:
+                    self._waiters.remove(entry)
+                    queued = True
+                except ValueError:
+                    queued = False
+            if not queued and future.done() and not future.cancelled():
+                self.release()  # the turn reached us as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        """End the current turn; the next waiter (on whatever loop) gets the lane."""
+        with self._lock:
+            while self._waiters:
+                loop, future = self._waiters.popleft()
+                try:
+                    loop.call_soon_threadsafe(self._hand_over, future)
+                except RuntimeError:  # that loop is closed: skip its waiter
+                    continue
+                return
+            self._busy = False
+
+    def _hand_over(self, future: asyncio.Future[None]) -> None:
+        if future.cancelled():
+            self.release()  # its waiter gave up after being picked: next one
+        else:
+            future.set_result(None)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a request holds the lane now."""
+        with self._lock:
+            return self._busy
+
+    def __repr__(self) -> str:
+        with self._lock:
+            return (
+                f"SendLane(busy={self._busy}, waiting={len(self._waiters)}, "
+                f"turns={self._turns}, waited={self._waited})"
+            )
 
 
 class NonceGenerator:
@@ -40,6 +127,9 @@ class NonceGenerator:
         self._last = 0
         self._offset_ms = int(offset_ms)
         self._issued = 0
+        self.lane = SendLane()
+        """The send lane of this key: hold it from :meth:`next` until the request is
+        written, and nonces reach the server in the order they were issued."""
 
     def next(self) -> int:
         """The next nonce: never equal to or below any value handed out before."""
