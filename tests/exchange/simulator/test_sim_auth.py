@@ -6,12 +6,15 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 
+import httpx
 import pytest
+from _sim_signing import KEY, SECRET, START_BALANCES, make_headers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimax.exchange.simulator import NonceBook, Rejection
+from aimax.exchange.simulator import MaxSimulator, NonceBook, Rejection, SimulatorConfig
 from aimax.exchange.simulator.auth import normalise_query, verify_payload, verify_signature
 
 
@@ -133,3 +136,23 @@ def test_each_nonce_once_and_only_within_the_window(steps: list[tuple[int, int]]
     other = NonceBook(window=30.0)
     other.check("a", now_ms, now_ms / 1000)
     other.check("b", now_ms, now_ms / 1000)  # keys have their own nonces
+
+
+def test_strict_nonces_refuse_a_nonce_not_above_the_last() -> None:
+    """Strict mode (as MAX may be): any nonce not greater than the key's last one is
+    refused with 2006; the lenient mode accepts any unused nonce in the window."""
+    now_ms = int(time.time() * 1000)
+    answers: dict[bool, list[int]] = {}
+    for strict in (True, False):
+        config = SimulatorConfig(n_markets=2, history_seconds=0, strict_nonces=strict)
+        with MaxSimulator(config) as sim, httpx.Client(base_url=sim.url) as http:
+            sim.add_account(KEY, SECRET, START_BALANCES)
+            codes = []
+            for nonce in (now_ms + 2, now_ms + 1, now_ms + 3, now_ms + 3):
+                headers = make_headers(KEY, SECRET, "/api/v3/info", {}, nonce)
+                reply = http.get("/api/v3/info", params={"nonce": nonce}, headers=headers)
+                codes.append(reply.json().get("error", {}).get("code", 0))
+            answers[strict] = codes
+            assert sim.stats().nonce_rejections == sum(1 for c in codes if c)
+    assert answers[True] == [0, 2006, 0, 2006]
+    assert answers[False] == [0, 0, 0, 2006]
