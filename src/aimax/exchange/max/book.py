@@ -39,7 +39,7 @@ messages. A method answers what happened (:class:`BookEvent`); on
 from __future__ import annotations
 
 import enum
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -85,13 +85,17 @@ class BookState(enum.IntEnum):
 
 
 class _Side:
-    """One side: a dict price -> volume plus the prices kept sorted ascending."""
+    """One side: prices sorted ascending, and the ``(price, volume)`` pairs beside them.
 
-    __slots__ = ("prices", "volumes")
+    Reading is a slice (no lookups); a change is one bisect, plus a list insert or
+    delete (a memmove of at most ``depth`` pointers) when a level appears or goes.
+    """
+
+    __slots__ = ("levels", "prices")
 
     def __init__(self) -> None:
         self.prices: list[Decimal] = []
-        self.volumes: dict[Decimal, Decimal] = {}
+        self.levels: list[Level] = []
 
     def replace(self, levels: RawLevels, market: str) -> None:
         volumes: dict[Decimal, Decimal] = {}
@@ -100,35 +104,32 @@ class _Side:
                 amount = _D(volume)
                 if amount:
                     volumes[_D(price)] = amount
-            prices = sorted(volumes)
+            pairs = sorted(volumes.items())
         except (InvalidOperation, TypeError, ValueError):
             raise ConfigurationError(f"{market}: bad book level in {levels!r}") from None
-        self.volumes = volumes
-        self.prices = prices
+        self.levels = pairs
+        self.prices = [p for p, _ in pairs]
 
-    def apply(self, levels: list[Level]) -> None:
-        # the hot path: no re-sort, one bisect per new or removed level
-        volumes = self.volumes
+    def apply(self, changes: list[Level]) -> None:
+        # the hot path: no re-sort, one bisect per changed level
         prices = self.prices
-        for price, volume in levels:
-            if volume:
-                if price not in volumes:
-                    insort(prices, price)
-                volumes[price] = volume
-            elif volumes.pop(price, None) is not None:
-                del prices[bisect_left(prices, price)]
+        levels = self.levels
+        for level in changes:
+            price = level[0]
+            i = bisect_left(prices, price)
+            if i < len(prices) and prices[i] == price:
+                if level[1]:
+                    levels[i] = level
+                else:
+                    del prices[i]
+                    del levels[i]
+            elif level[1]:
+                prices.insert(i, price)
+                levels.insert(i, level)
 
     def clear(self) -> None:
         self.prices = []
-        self.volumes = {}
-
-
-def _parse(levels: RawLevels, market: str) -> list[Level]:
-    """An update's levels as Decimals, parsed before the book is touched."""
-    try:
-        return [(_D(price), _D(volume)) for price, volume in levels]
-    except (InvalidOperation, TypeError, ValueError):
-        raise ConfigurationError(f"{market}: bad book level in {levels!r}") from None
+        self.levels = []
 
 
 class LocalBook:
@@ -193,42 +194,30 @@ class LocalBook:
     @property
     def bids(self) -> list[Level]:
         """Bids, best (highest) first."""
-        volumes = self._bids.volumes
-        return [(p, volumes[p]) for p in reversed(self._bids.prices)]
+        return self._bids.levels[::-1]
 
     @property
     def asks(self) -> list[Level]:
         """Asks, best (lowest) first."""
-        volumes = self._asks.volumes
-        return [(p, volumes[p]) for p in self._asks.prices]
+        return self._asks.levels[:]
 
     def top(self, n: int = 10) -> tuple[list[Level], list[Level]]:
         """The best ``n`` bids and asks, without building the whole ladder."""
-        bp = self._bids.prices
-        bv = self._bids.volumes
-        ap = self._asks.prices
-        av = self._asks.volumes
-        bids = [(p, bv[p]) for p in bp[: -n - 1 : -1]] if n > 0 else []
-        asks = [(p, av[p]) for p in ap[:n]] if n > 0 else []
-        return bids, asks
+        if n <= 0:
+            return [], []
+        return self._bids.levels[: -n - 1 : -1], self._asks.levels[:n]
 
     @property
     def best_bid(self) -> Level | None:
         """The highest bid, or None."""
-        prices = self._bids.prices
-        if not prices:
-            return None
-        price = prices[-1]
-        return price, self._bids.volumes[price]
+        levels = self._bids.levels
+        return levels[-1] if levels else None
 
     @property
     def best_ask(self) -> Level | None:
         """The lowest ask, or None."""
-        prices = self._asks.prices
-        if not prices:
-            return None
-        price = prices[0]
-        return price, self._asks.volumes[price]
+        levels = self._asks.levels
+        return levels[0] if levels else None
 
     @property
     def spread(self) -> Decimal | None:
@@ -321,16 +310,20 @@ class LocalBook:
             return self._lost()
         try:
             if asks:
-                self._asks.apply(_parse(asks, self.market))
+                self._asks.apply([(_D(p), _D(q)) for p, q in asks])
             if bids:
-                self._bids.apply(_parse(bids, self.market))
-        except InvalidOperation:  # a NaN price: the book may be half changed
-            self._lost()
-            raise ConfigurationError(f"{self.market}: bad book level (NaN)") from None
-        except ConfigurationError:
+                self._bids.apply([(_D(p), _D(q)) for p, q in bids])
+        except (TypeError, ValueError):
             if bids and asks:  # asks may have been applied already
                 self._lost()
-            raise
+            raise ConfigurationError(
+                f"{self.market}: bad book level in {asks!r} {bids!r}"
+            ) from None
+        except InvalidOperation:  # not a number, or a NaN price: maybe half changed
+            self._lost()
+            raise ConfigurationError(
+                f"{self.market}: bad book level in {asks!r} {bids!r}"
+            ) from None
         self.last_id = li
         self.updated_at = now
         self.exchange_time = at
@@ -391,6 +384,13 @@ class OrderBooks(Mapping[str, LocalBook]):
     def __iter__(self) -> Iterator[str]:
         return iter(self._books)
 
+    def __contains__(self, market: object) -> bool:
+        return market in self._books
+
+    def get(self, market: str, default: LocalBook | None = None) -> LocalBook | None:  # type: ignore[override]  # the dict's, faster than Mapping's
+        """The book of ``market``, or ``default``."""
+        return self._books.get(market, default)
+
     def __len__(self) -> int:
         return len(self._books)
 
@@ -416,24 +416,24 @@ class OrderBooks(Mapping[str, LocalBook]):
         A message for a market not added is ignored (``DROPPED``): it belongs to an
         unsubscribed market. A malformed message raises ConfigurationError.
         """
-        market = message.get("M")
-        book = self._books.get(market) if isinstance(market, str) else None
+        get = message.get
+        market = get("M")
+        book = self._books.get(market) if type(market) is str else None
         if book is None:
             return BookEvent.DROPPED
-        try:
-            asks = message.get("a") or []
-            bids = message.get("b") or []
-            li = message["li"]
-            v = message["v"]
-            at = message.get("T")
-            event = message["e"]
-            if not isinstance(li, int) or not isinstance(v, int):
-                raise TypeError
-        except (KeyError, TypeError):
-            raise ConfigurationError(f"malformed book message for {market!r}") from None
+        event = get("e")
+        li = get("li")
+        v = get("v")
+        if type(li) is not int or type(v) is not int:
+            raise ConfigurationError(f"malformed book message for {market!r}: li={li!r} v={v!r}")
+        asks = get("a") or ()
+        bids = get("b") or ()
+        at = get("T")
+        if type(at) is not int:
+            at = None
         if event == "update":
-            fi = message.get("fi", li)
-            if not isinstance(fi, int):
+            fi = get("fi", li)
+            if type(fi) is not int:
                 raise ConfigurationError(f"malformed book message for {market!r}: fi={fi!r}")
             return book.on_update(
                 asks,  # type: ignore[arg-type]  # decoded JSON, checked by the book
@@ -442,7 +442,7 @@ class OrderBooks(Mapping[str, LocalBook]):
                 li=li,
                 v=v,
                 now=now,
-                at=at if isinstance(at, int) else None,
+                at=at,
             )
         if event == "snapshot":
             return book.on_snapshot(
@@ -451,6 +451,6 @@ class OrderBooks(Mapping[str, LocalBook]):
                 li=li,
                 v=v,
                 now=now,
-                at=at if isinstance(at, int) else None,
+                at=at,
             )
         raise ConfigurationError(f"unknown book event {event!r} for {market!r}")
