@@ -316,3 +316,53 @@ async def test_bad_subscriptions_raise() -> None:
             await stream.subscribe("trade", [""])
         with pytest.raises(ConfigurationError, match="not subscribed"):
             await anext(aiter(stream.watch("btctwd")))
+
+
+async def test_unsynced_market_is_served_from_rest_depth(scripted: Scripted) -> None:
+    """The stream never sends btctwd's snapshot: its book is filled from REST depth,
+    charged to the REST client's limiter, and stays marked unsynced."""
+    from aimax.exchange.max import MaxClient
+
+    cfg = SimulatorConfig(n_markets=2, history_seconds=0, book_levels=5)
+    limiter = APIRateLimiter.for_max()
+    settings = StreamSettings(check_interval=0.05, fallback_after=0.2, read_timeout=5.0)
+    try:
+        async with (
+            MaxSimulator(cfg) as sim,
+            MaxClient(base_url=sim.url, limiter=limiter) as rest,
+            MaxStream(url=scripted.url, settings=settings, rest=rest) as stream,
+        ):
+            await stream.subscribe_books(["btctwd"], depth=5)
+            await _eventually(lambda: stream.statistics().fallbacks >= 1)
+            book = stream.books["btctwd"]
+            assert not book.synced
+            depth = await rest.depth("btctwd", limit=5, sort_by_price=False)
+            assert book.asks == sorted((lvl.price, lvl.volume) for lvl in depth.asks)
+            assert book.bids == sorted(
+                ((lvl.price, lvl.volume) for lvl in depth.bids), reverse=True
+            )
+            # the REST budget paid for the fallback (and for this test's own call)
+            assert limiter.statistics().pools["rest_public"].grants >= 2
+    finally:
+        limiter.close()
+
+
+async def test_subscribe_unsubscribe_cycles_leave_nothing_behind(scripted: Scripted) -> None:
+    markets = [f"m{i}twd" for i in range(50)]
+    async with MaxStream(url=scripted.url, settings=FAST) as stream:
+        await stream.subscribe_books(["keep"])
+        await _eventually(lambda: scripted.connections == 1)
+        baseline = len(asyncio.all_tasks())
+        for _ in range(10):
+            await stream.subscribe_books(markets)
+            await stream.subscribe("trade", markets)
+            await stream.unsubscribe("book", markets)
+            await stream.unsubscribe("trade", markets)
+        stats = stream.statistics()
+        assert stats.subscriptions == 1
+        assert stats.markets == 1
+        assert stats.connections == 1
+        assert list(stream.books) == ["keep"]
+        assert stream._slots.keys() == {"keep"}
+        assert stream._trades == {}
+        assert len(asyncio.all_tasks()) <= baseline
