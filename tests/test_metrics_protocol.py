@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hypothesis import given
-from hypothesis import strategies as st
+import pytest
 
 from aimax._metrics import MetricSample, MetricsSource, parse_key, sample_key
 
@@ -47,83 +46,60 @@ def test_values_of_keys_by_series_and_keeps_the_first() -> None:
     assert values_of(samples) == {'m{a="1",b="2"}': 1.0, "n": 3.0}
 
 
-def test_every_component_values_agree_with_its_samples() -> None:
-    """metric_values() (the monitor's fast path) says exactly what metric_samples() says."""
-    import gc
+def test_a_histogram_value_needs_one_count_more_than_bounds() -> None:
+    from aimax._metrics import HistogramValue
 
+    value = HistogramValue(bounds=(0.5,), cumulative=(1, 2), sum=1.2, count=2)
+    assert value.buckets() == [("0.5", 1), ("+Inf", 2)]
+    with pytest.raises(ValueError, match="cumulative"):
+        HistogramValue(bounds=(0.5,), cumulative=(1,), sum=0.0, count=1)
+
+
+def test_every_component_is_read_through_its_statistics_or_samples() -> None:
+    """Pools and memory through the statistics mapping; the limiter through its samples."""
     from aimax import APIRateLimiter, MemoryManager, ThreadPoolManager
-    from aimax._metrics import MetricValuesSource, values_of
     from aimax.memory import BoundedLRUCache
+    from aimax.monitor import ResourceMonitor, families_of
 
     limiter = APIRateLimiter.for_max()
     pools = ThreadPoolManager()
     memory = MemoryManager()
     cache: BoundedLRUCache[str, int] = BoundedLRUCache(max_items=10, name="tickers", manager=memory)
+    monitor = ResourceMonitor(gc=False)
     try:
-        sources = [limiter, pools, memory]
-        for source in sources:
-            assert isinstance(source, MetricValuesSource)
+        monitor.add_source("limiter", limiter)
+        monitor.add_source("pools", pools)
+        monitor.add_source("memory", memory)
         for step in range(3):
-            # activity between reads: grants, waits refused, tasks, collections, cache
-            for kind in list(limiter.kinds)[:5]:
-                limiter.try_acquire(kind)
+            limiter.try_acquire("market_data")
             for name in ("io", "orders"):
                 pools.submit_task(name, pow, 2, step).result()
             cache[f"k{step}"] = step
-            gc.collect()
-            for source in [*sources, pools.get_pool("io")]:
-                samples = values_of(source.metric_samples())
-                values = dict(source.metric_values())
-                if source is memory:  # RSS is read afresh by each call
-                    samples.pop("aimax_memory_rss_bytes")
-                    values.pop("aimax_memory_rss_bytes")
-                    samples.pop("aimax_memory_usage_ratio", None)
-                    values.pop("aimax_memory_usage_ratio", None)
-                assert values == samples, type(source).__name__
-                assert all(type(v) is float for v in source.metric_values().values())
+            snapshot = monitor.collect_metrics()
+            stats = pools.statistics()
+            for name in ("io", "orders"):
+                s = stats.pools[name]
+                assert snapshot[f'aimax_pool_completed_total{{pool="{name}"}}'] == s.completed
+                assert snapshot[f'aimax_pool_run_seconds_count{{pool="{name}"}}'] == step + 1
+                hist = snapshot.histograms[f'aimax_pool_run_seconds{{pool="{name}"}}']
+                assert hist.count == step + 1
+                assert hist == families_of(s)[-1].values[0][1]
+            assert snapshot['aimax_memory_cache_items{cache="tickers"}'] == step + 1
+            assert 'aimax_ratelimit_granted_total{pool="rest_public"}' in snapshot.values
+        assert "aimax_memory_rss_bytes" not in snapshot.values
+        assert not snapshot.failures
     finally:
+        monitor.close()
         memory.close()
-        pools.close()
+        pools.shutdown_all()
         limiter.close()
 
 
-@given(
-    st.text(alphabet=st.characters(whitelist_categories=("Ll",)), min_size=1, max_size=8),
-    st.dictionaries(
-        st.text(alphabet="abcdefgh_", min_size=1, max_size=6), st.text(max_size=12), max_size=4
-    ),
-)
-def test_any_label_value_round_trips_through_a_key(name: str, labels: dict[str, str]) -> None:
-    """Quotes, backslashes, commas, braces or newlines in a pool or cache name included."""
-    assert parse_key(sample_key(name, labels)) == (name, labels)
+def test_a_type_the_mapping_does_not_know_is_refused() -> None:
+    from aimax.errors import ConfigurationError
+    from aimax.monitor import ResourceMonitor, families_of
 
-
-def test_samples_of_inverts_values_of_with_kinds_and_help() -> None:
-    from aimax._metrics import samples_of, values_of
-
-    samples = [
-        MetricSample("aimax_pool_queued", 3.0, {"pool": 'odd "name", \\ here'}, "gauge", "q"),
-        MetricSample("aimax_pool_completed_total", 9.0, {"pool": "io"}, "counter", "done"),
-        MetricSample("aimax_other", 1.0),
-    ]
-    info = {"aimax_pool_queued": ("gauge", "q"), "aimax_pool_completed_total": ("counter", "done")}
-    assert samples_of(values_of(samples), info) == samples  # type: ignore[arg-type]
-
-
-def test_component_samples_carry_their_kinds() -> None:
-    from aimax import APIRateLimiter, MemoryManager, ThreadPoolManager
-
-    limiter, pools, memory = APIRateLimiter.for_max(), ThreadPoolManager(), MemoryManager()
-    try:
-        pools.submit_task("io", int).result()
-        kinds = {
-            s.name: s.kind for source in (limiter, pools, memory) for s in source.metric_samples()
-        }
-        for name, kind in kinds.items():
-            assert kind == ("counter" if name.endswith("_total") else "gauge"), name
-        assert {"aimax_pool_completed_total", "aimax_ratelimit_granted_total"} <= kinds.keys()
-        assert "aimax_memory_cleanups_total" in kinds
-    finally:
-        memory.close()
-        pools.close()
-        limiter.close()
+    with pytest.raises(ConfigurationError, match="no metric mapping for object"):
+        families_of(object())
+    with ResourceMonitor(gc=False) as monitor, pytest.raises(ConfigurationError, match="nothing"):
+        monitor.add_source("nothing", object())

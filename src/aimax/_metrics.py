@@ -1,23 +1,24 @@
-"""The small protocol through which components hand their figures to the monitor.
+"""The protocol through which components hand their figures to the monitor.
 
-Every component (the limiter, the pool manager, the memory manager, the client)
-keeps ``statistics()`` returning its own frozen dataclass for people, and also
-offers ``metric_samples()`` returning flat :class:`MetricSample` rows for machines:
-the monitor's history, alert rules and the Prometheus exporter read only these, so
-no component needs to know about the monitor and the monitor needs no adapter per
-component.
+Every component keeps ``statistics()`` returning its own frozen dataclass: that is
+its one description of itself. For the monitor it also offers
+``metric_families()`` (:class:`FamiliesSource`): typed metric families (name, kind,
+help, labelled values), as ``prometheus_client`` collectors build them. Latency-like
+figures are histograms (:class:`HistogramValue`: cumulative buckets, sum, count), so
+the Prometheus exposition carries ``_bucket``, ``_sum`` and ``_count`` and a stall
+shows in the bucket deltas of any window.
 
-A source may also offer ``metric_values()`` (:class:`MetricValuesSource`): the same
-figures as a mapping ``series key -> value`` (keys as :func:`sample_key` builds
-them). The monitor then calls ``metric_values()`` at every tick, which builds no
-sample objects, and ``metric_samples()`` only when a key it has not seen before
-appears (to learn that series' name, labels, kind and help). Both must describe the
-same series with the same values; :func:`values_of` is the reference.
+Sources that only offer ``metric_samples()`` (:class:`MetricsSource`, flat gauge and
+counter rows) are read through it.
 
 Naming: ``aimax_<component>_<what>[_<unit>]`` in Prometheus style (``_total`` for
-counters, ``_seconds`` / ``_bytes`` for units), labels for the pool / class / pair::
+counters, ``_seconds`` / ``_bytes`` for units, ``_ratio`` for 0..1 ratios), labels for
+the pool / class / pair::
 
     MetricSample("aimax_ratelimit_utilisation_ratio", 0.93, {"pool": "rest_public"})
+
+``values_of``, ``samples_of`` and ``parse_key`` remain for the components that still
+build their samples from flat keys (the limiter); the monitor no longer uses them.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 __all__ = [
+    "FamiliesSource",
+    "HistogramValue",
+    "MetricFamily",
     "MetricKind",
     "MetricSample",
-    "MetricValuesSource",
     "MetricsSource",
     "parse_key",
     "sample_key",
@@ -39,6 +42,7 @@ __all__ = [
 ]
 
 MetricKind = Literal["gauge", "counter"]
+FamilyKind = Literal["gauge", "counter", "histogram"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +65,68 @@ class MetricsSource(Protocol):
         ...
 
 
-@runtime_checkable
-class MetricValuesSource(MetricsSource, Protocol):
-    """A source with the fast path: its figures by series key, no sample objects."""
+@dataclass(frozen=True, slots=True)
+class HistogramValue:
+    """A histogram's state: cumulative counts at increasing upper bounds, sum and count.
 
-    def metric_values(self) -> Mapping[str, float]:
-        """``{sample_key(s.name, s.labels): s.value for s in metric_samples()}``, cheaply."""
+    ``bounds`` are the finite upper bounds (e.g. seconds); ``cumulative[i]`` counts
+    the observations at or below ``bounds[i]``, and ``cumulative[-1]`` (one more
+    entry than ``bounds``: the ``+Inf`` bucket) equals ``count``.
+
+        >>> h = HistogramValue(bounds=(0.1, 1.0), cumulative=(2, 3, 4), sum=5.5, count=4)
+        >>> h.buckets()
+        [('0.1', 2), ('1.0', 3), ('+Inf', 4)]
+    """
+
+    bounds: tuple[float, ...]
+    cumulative: tuple[int, ...]
+    sum: float
+    count: int
+
+    def __post_init__(self) -> None:
+        if len(self.cumulative) != len(self.bounds) + 1:
+            raise ValueError(
+                f"histogram needs {len(self.bounds) + 1} cumulative counts, "
+                f"got {len(self.cumulative)}"
+            )
+
+    def buckets(self) -> list[tuple[str, int]]:
+        """``(le, cumulative count)`` pairs as Prometheus writes them, ``+Inf`` last."""
+        return [(repr(float(b)), c) for b, c in zip(self.bounds, self.cumulative, strict=False)] + [
+            ("+Inf", self.count)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricFamily:
+    """One metric: its name, kind, help and its values by label set.
+
+    A gauge's or counter's values are floats; a histogram's are
+    :class:`HistogramValue` (``name`` without the ``_bucket``/``_sum``/``_count``
+    suffixes).
+
+        >>> MetricFamily("aimax_pool_queued", "gauge", "Tasks queued.", (({"pool": "io"}, 3.0),))
+        ... # doctest: +ELLIPSIS
+        MetricFamily(name='aimax_pool_queued', kind='gauge', ...)
+    """
+
+    name: str
+    kind: FamilyKind
+    help: str
+    values: tuple[tuple[Mapping[str, str], float | HistogramValue], ...] = ()
+
+
+@runtime_checkable
+class FamiliesSource(Protocol):
+    """A source of typed metric families (read once per monitor tick)."""
+
+    def metric_families(self) -> Sequence[MetricFamily]:
+        """The component's current figures as metric families."""
         ...
 
 
 def values_of(samples: Sequence[MetricSample]) -> dict[str, float]:
-    """What ``metric_values()`` must return for these samples (first one of a key wins).
+    """Samples by flat series key (first one of a key wins).
 
     >>> values_of([MetricSample("q", 3, {"pool": "io"}), MetricSample("up", 1)])
     {'q{pool="io"}': 3.0, 'up': 1.0}

@@ -16,7 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aimax._clock import FakeClock
-from aimax._metrics import MetricsSource
 from aimax.errors import ConfigurationError, MemoryManagerError
 from aimax.memory import (
     BoundedLRUCache,
@@ -471,32 +470,32 @@ def test_warmup_mode_ends_by_itself_after_warmup_seconds(fake_clock: FakeClock) 
 # ------------------------------------------------------------------------ figures
 
 
-def test_metric_samples_use_the_contract_names(manager: MemoryManager, probe: FakeProbe) -> None:
-    assert isinstance(manager, MetricsSource)
+def test_metric_families_use_the_contract_names(manager: MemoryManager, probe: FakeProbe) -> None:
+    from aimax.monitor import families_of
+
     quotes = BoundedLRUCache[int, bytes](max_items=10, name="quotes", manager=manager)
     quotes[1] = b"x" * 1000
     probe.rss_bytes = 190 * MiB
     manager.monitor_memory()
-    gc.collect(1)
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s for s in manager.metric_samples()}
-    names = {name for name, _ in samples}
+    families = {f.name: f for f in families_of(manager.statistics())}
     for required in [
-        "aimax_memory_rss_bytes",
         "aimax_memory_budget_bytes",
         "aimax_memory_pressure_level",
+        "aimax_memory_usage_ratio",
         "aimax_memory_cache_items",
         "aimax_memory_cache_bytes",
-        "aimax_gc_collections_total",
-        "aimax_gc_pause_seconds_total",
-        "aimax_gc_pause_max_seconds",
     ]:
-        assert required in names
-    assert samples[("aimax_memory_budget_bytes", ())].value == 200 * MiB
-    assert samples[("aimax_memory_pressure_level", ())].value in (1, 2)
-    items = samples[("aimax_memory_cache_items", (("cache", "quotes"),))].value
+        assert required in families
+    # RSS is the monitor's process_resident_memory_bytes; GC figures are the monitor's too
+    assert "aimax_memory_rss_bytes" not in families
+    assert not any(name.startswith("aimax_gc_") for name in families)
+    assert families["aimax_memory_budget_bytes"].values == (({}, 200 * MiB),)
+    assert families["aimax_memory_pressure_level"].values[0][1] in (1, 2)
+    [(labels, items)] = families["aimax_memory_cache_items"].values
+    assert labels == {"cache": "quotes"}
+    assert isinstance(items, int)
     assert items <= 1
-    assert samples[("aimax_gc_collections_total", (("generation", "1"),))].kind == "counter"
-    assert samples[("aimax_gc_collections_total", (("generation", "1"),))].value >= 1
+    assert families["aimax_memory_cleanups_total"].kind == "counter"
 
 
 def test_statistics_and_repr_show_the_same_state(manager: MemoryManager, probe: FakeProbe) -> None:
@@ -526,7 +525,7 @@ def test_close_is_idempotent_and_closed_manager_refuses_work(probe: FakeProbe) -
         m.monitor_memory()
     with pytest.raises(MemoryManagerError):
         m.register_cache("x", BoundedLRUCache[int, int](max_items=1))
-    assert m.metric_samples()  # still answers with its last figures
+    assert m.statistics().budget_bytes == 100 * MiB  # still answers with its last figures
 
 
 def test_background_check_runs_and_stops() -> None:

@@ -16,7 +16,7 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
 }
 
-M = "aimax_process_cpu_percent"
+M = "aimax_process_cpu_ratio"
 
 
 def cleared(comparison: str, value: float, clear: float) -> bool:

@@ -35,7 +35,7 @@ class FakeProbe:
 
 @pytest.fixture
 def fake_probe() -> FakeProbe:
-    return FakeProbe({"process_resident_memory_bytes": 100e6, "aimax_process_cpu_percent": 5.0})
+    return FakeProbe({"process_resident_memory_bytes": 100e6, "aimax_process_cpu_ratio": 5.0})
 
 
 def _aimax_threads() -> set[threading.Thread]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import threading
 
 import httpx
 import pytest
@@ -118,3 +121,143 @@ def test_the_collector_plugs_into_another_registry() -> None:
         assert monitor.prometheus_collector() is monitor.prometheus_collector()
         text = generate_latest(registry).decode()
     assert "aimax_process_threads 2.0" in text
+
+
+# ------------------------------------------------------------------ histograms
+
+
+class _NsClock:
+    """A nanosecond clock the test moves (the pool's latencies are read from it)."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def _histogram_samples(family: object) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for s in family.samples  # type: ignore[attr-defined]
+    }
+
+
+def _buckets(text: str, name: str, labels: dict[str, str]) -> dict[str, float]:
+    """``le -> cumulative count`` of one histogram series, and its _sum and _count."""
+    family = _families(text)[name]
+    out: dict[str, float] = {}
+    for s in family.samples:  # type: ignore[attr-defined]
+        rest = {k: v for k, v in s.labels.items() if k != "le"}
+        if rest != labels:
+            continue
+        if s.name.endswith("_bucket"):
+            out[s.labels["le"]] = s.value
+        else:
+            out[s.name.rsplit("_", 1)[1]] = s.value
+    return out
+
+
+def test_pool_latencies_are_real_histograms_and_show_a_stall(fake_clock: FakeClock) -> None:
+    from aimax.pools import PoolConfig, ResizablePool
+
+    clock = _NsClock()
+    pool = ResizablePool("io", PoolConfig(max_size=1, size=1), clock_ns=clock)
+    monitor = ResourceMonitor(probe=FakeProbe(), clock=fake_clock, gc=False)
+    monitor.add_source("pools", pool)
+    try:
+        for _ in range(5):  # quick tasks: no queue wait, no run time on this clock
+            pool.submit(int).result(timeout=30)
+        before = _buckets(
+            monitor.render_prometheus(), "aimax_pool_queue_wait_seconds", {"pool": "io"}
+        )
+        # a stall: the clock jumps 25 s between submit and start for three tasks
+        started, gate = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            started.set()
+            gate.wait(30)
+
+        blocker = pool.submit(hold)
+        assert started.wait(30)  # it runs: its own queue wait was 0 s
+        stalled = [pool.submit(int) for _ in range(3)]
+        clock.now += 25 * 10**9
+        gate.set()
+        for future in [blocker, *stalled]:
+            future.result(timeout=30)
+        after = _buckets(
+            monitor.render_prometheus(), "aimax_pool_queue_wait_seconds", {"pool": "io"}
+        )
+    finally:
+        monitor.close()
+        pool.shutdown()
+    for series in (before, after):
+        les = sorted((float(le), n) for le, n in series.items() if le not in ("sum", "count"))
+        counts = [n for _, n in les]
+        assert counts == sorted(counts)  # cumulative: monotone in le
+        assert les[-1][0] == float("inf")
+        assert les[-1][1] == series["count"]  # +Inf equals _count
+    assert before["count"] == 5
+    assert after["count"] == 9  # 5 + the blocker + 3 stalled tasks
+    delta = {le: after[le] - before[le] for le in after}
+    # the blocker waited 0 s: in every bucket; the three stalled ones only above 25 s
+    fast = [le for le in delta if le not in ("sum", "count", "+Inf") and float(le) < 25]
+    assert fast
+    assert all(delta[le] == 1 for le in fast)
+    assert delta["+Inf"] == 4
+    assert delta["sum"] == pytest.approx(75.0)
+
+
+def test_one_scrape_over_http_carries_histograms_and_alert_names() -> None:
+    from aimax.monitor import AlertRule
+    from aimax.pools import ThreadPoolManager
+
+    pools = ThreadPoolManager()
+    monitor = ResourceMonitor(
+        rules=[AlertRule(name="always", metric="aimax_monitor_up", threshold=0, severity="info")]
+    )
+    try:
+        monitor.add_source("pools", pools)
+        pools.submit_task("io", sum, range(100)).result(timeout=30)
+        monitor.collect_metrics()
+        server = monitor.serve_prometheus(port=0)
+        response = httpx.get(server.url, timeout=30)
+    finally:
+        monitor.close()
+        pools.shutdown_all()
+    assert response.status_code == 200
+    families = _families(response.text)
+    run = families["aimax_pool_run_seconds"]
+    assert run.type == "histogram"  # type: ignore[attr-defined]
+    samples = _histogram_samples(run)
+    assert samples[("aimax_pool_run_seconds_count", (("pool", "io"),))] == 1
+    assert samples[("aimax_pool_run_seconds_bucket", (("le", "+Inf"), ("pool", "io")))] == 1
+    assert families["aimax_gc_pause_seconds"].type == "histogram"  # type: ignore[attr-defined]
+    firing = {
+        (s.labels["alertname"], s.labels["severity"]): s.value
+        for s in families["aimax_monitor_alerts_firing"].samples  # type: ignore[attr-defined]
+    }
+    assert firing == {("always", "info"): 1.0}
+    # no series twice: the histogram's _count/_sum are not also exported as counters
+    assert "aimax_pool_run_seconds_count" not in families
+    assert "aimax_memory_rss_bytes" not in families
+
+
+def test_another_process_is_labelled_with_its_pid() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    try:
+        with ResourceMonitor(pid=child.pid) as monitor:
+            text = monitor.render_prometheus()
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(timeout=30)
+    families = _families(text)
+    [rss] = families["process_resident_memory_bytes"].samples  # type: ignore[attr-defined]
+    assert rss.labels == {"pid": str(child.pid)}
+    assert not any(name.startswith("aimax_gc_") for name in families)
+    with ResourceMonitor() as own:
+        [mine] = _families(own.render_prometheus())["process_resident_memory_bytes"].samples  # type: ignore[attr-defined]
+    assert mine.labels == {}

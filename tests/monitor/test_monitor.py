@@ -20,7 +20,7 @@ from aimax.monitor import AlertEvent, AlertRule, HistoryConfig, ResourceMonitor
 from ._trace import check_trace, scenarios
 from .conftest import FakeProbe
 
-CPU = "aimax_process_cpu_percent"
+CPU = "aimax_process_cpu_ratio"
 RSS = "process_resident_memory_bytes"
 
 
@@ -137,7 +137,7 @@ def test_alerts_reach_listeners_and_logging(
 
     monitor.add_alert_listener(broken)
     caplog.set_level(logging.INFO, logger="aimax.monitor")
-    fake_probe.set(aimax_process_cpu_percent=95.0)
+    fake_probe.set(aimax_process_cpu_ratio=95.0)
     for _ in range(5):
         monitor.collect_metrics()
         fake_clock.advance(1.0)
@@ -150,11 +150,11 @@ def test_alerts_reach_listeners_and_logging(
     firing_logs = [r for r in caplog.records if "hot FIRING" in r.getMessage()]
     assert [r.levelno for r in firing_logs] == [logging.ERROR]
     assert any("listener bug" in str(r.exc_info) for r in caplog.records if r.exc_info)
-    fake_probe.set(aimax_process_cpu_percent=75.0)
+    fake_probe.set(aimax_process_cpu_ratio=75.0)
     fake_clock.advance(1.0)
     monitor.collect_metrics()
     assert len(got) == 1  # between clear and threshold: still firing
-    fake_probe.set(aimax_process_cpu_percent=10.0)
+    fake_probe.set(aimax_process_cpu_ratio=10.0)
     fake_clock.advance(1.0)
     monitor.collect_metrics()
     assert [e.kind for e in got] == ["firing", "resolved"]
@@ -185,9 +185,13 @@ def test_rules_watch_component_sources_per_series(fake_clock: FakeClock) -> None
     }
     snapshot = monitor.latest
     assert snapshot is not None
-    assert snapshot['aimax_monitor_alerts_firing{severity="warning"}'] == 0.0  # before this tick
+    budget = 'aimax_monitor_alerts_firing{alertname="ratelimit_near_budget",severity="warning"}'
+    queue = 'aimax_monitor_alerts_firing{alertname="pool_queue_backing_up",severity="warning"}'
+    assert snapshot[budget] == snapshot[queue] == 0.0  # counted before this tick fired them
     monitor.collect_metrics()
-    assert monitor.collect_metrics()['aimax_monitor_alerts_firing{severity="warning"}'] == 2.0
+    latest = monitor.collect_metrics()
+    assert latest[budget] == latest[queue] == 1.0
+    assert latest['aimax_monitor_alerts_firing{alertname="cpu_saturation",severity="warning"}'] == 0
     monitor.close()
 
 
@@ -289,7 +293,7 @@ def test_bad_values_from_a_source_are_reported(fake_clock: FakeClock) -> None:
 def test_summary_through_the_monitor(fake_probe: FakeProbe, fake_clock: FakeClock) -> None:
     monitor = _monitor(fake_probe, fake_clock, rules=[])
     for i in range(10):
-        fake_probe.set(aimax_process_cpu_percent=float(i))
+        fake_probe.set(aimax_process_cpu_ratio=float(i))
         monitor.collect_metrics()
         fake_clock.advance(1.0)
     summary = monitor.get_metrics_summary(window=timedelta(seconds=4))
@@ -408,8 +412,12 @@ def test_the_monitor_is_itself_a_metrics_source(fake_clock: FakeClock) -> None:
     monitor.collect_metrics()
     got = {(s.name, tuple(s.labels.items())): s.value for s in monitor.metric_samples()}
     assert got[("aimax_monitor_samples_total", ())] == 1.0
-    assert got[("aimax_monitor_alerts_firing", (("severity", "critical"),))] == 1.0
-    assert got[("aimax_monitor_alerts_firing", (("severity", "warning"),))] == 0.0
+    assert (
+        got[("aimax_monitor_alerts_firing", (("alertname", "hot"), ("severity", "critical")))] == 1
+    )
+    assert [k for k in got if k[0] == "aimax_monitor_alerts_firing"] == [
+        ("aimax_monitor_alerts_firing", (("alertname", "hot"), ("severity", "critical")))
+    ]
     monitor.close()
 
 
@@ -428,11 +436,12 @@ def test_gc_collections_and_pauses_are_measured(fake_clock: FakeClock) -> None:
     gen2 = 'aimax_gc_collections_total{generation="2"}'
     assert after[gen2] >= before[gen2] + 1
     assert after['aimax_gc_collected_total{generation="2"}'] >= 1000
-    assert after["aimax_gc_pause_seconds_total"] > before["aimax_gc_pause_seconds_total"]
-    assert after["aimax_gc_pause_max_seconds"] > 0
-    callbacks = len(gc.callbacks)
+    gen2_pauses = 'aimax_gc_pause_seconds_count{generation="2"}'
+    assert after[gen2_pauses] >= before[gen2_pauses] + 1
+    histogram = after.histograms['aimax_gc_pause_seconds{generation="2"}']
+    assert histogram.count == after[gen2_pauses]
+    assert histogram.sum == after['aimax_gc_pause_seconds_sum{generation="2"}'] > 0
     monitor.close()
-    assert len(gc.callbacks) == callbacks - 1
 
 
 def test_concurrent_collectors_share_one_consistent_history(fake_probe: FakeProbe) -> None:
@@ -500,87 +509,12 @@ def test_concurrent_collectors_share_one_consistent_history(fake_probe: FakeProb
     monitor.close()
 
 
-# ---------------------------------------------------------------------- metric_values fast path
+# ---------------------------------------------------------------------- sources
 
 
-class ValuesSource(Source):
-    """A source with the fast path; ``values`` may disagree with ``samples`` on purpose."""
-
-    def __init__(
-        self, samples: Sequence[MetricSample], values: dict[str, object] | None = None
-    ) -> None:
-        super().__init__(samples)
-        self.values = values
-        self.value_reads = 0
-        self.sample_reads = 0
-
-    def metric_samples(self) -> Sequence[MetricSample]:
-        self.sample_reads += 1
-        return super().metric_samples()
-
-    def metric_values(self) -> dict[str, object]:
-        self.value_reads += 1
-        if self.error is not None:
-            raise self.error
-        if self.values is not None:
-            return self.values
-        from aimax._metrics import values_of
-
-        return dict(values_of(self.samples))
-
-
-def test_a_values_source_is_read_without_samples_once_its_series_are_known(
-    fake_clock: FakeClock,
-) -> None:
-    queued = MetricSample("aimax_pool_queued", 3, {"pool": "io"}, "gauge", "tasks queued")
-    source = ValuesSource([queued])
-    monitor = _monitor(FakeProbe(), fake_clock)
-    monitor.add_source("pools", source)
-    reads = source.sample_reads
-    for step in range(3):
-        fake_clock.advance(1.0)
-        source.samples = [MetricSample("aimax_pool_queued", step, {"pool": "io"}, help="queued")]
-        assert monitor.collect_metrics()['aimax_pool_queued{pool="io"}'] == float(step)
-    assert source.value_reads == 3
-    assert source.sample_reads == reads + 1  # learned the series once, on the first tick
-    info = monitor.series_info('aimax_pool_queued{pool="io"}')
-    assert (info.name, dict(info.labels), info.kind, info.help) == (
-        "aimax_pool_queued",
-        {"pool": "io"},
-        "gauge",
-        "queued",
-    )
-    # a new series later: described from metric_samples() again, as a counter
-    fake_clock.advance(1.0)
-    done = MetricSample("aimax_pool_completed_total", 9, {"pool": "io"}, "counter")
-    source.samples = [queued, done]
-    snapshot = monitor.collect_metrics()
-    assert snapshot['aimax_pool_completed_total{pool="io"}'] == 9.0
-    assert monitor.series_info('aimax_pool_completed_total{pool="io"}').kind == "counter"
-    monitor.close()
-
-
-def test_values_that_are_not_floats_are_converted_or_reported(fake_clock: FakeClock) -> None:
-    ok = MetricSample("aimax_pool_queued", 2, {"pool": "io"})
-    source = ValuesSource([ok], {'aimax_pool_queued{pool="io"}': 2})
-    monitor = _monitor(FakeProbe(), fake_clock)
-    monitor.add_source("pools", source)
-    value = monitor.collect_metrics()['aimax_pool_queued{pool="io"}']
-    assert value == 2.0
-    assert type(value) is float
-    bad = MetricSample("aimax_pool_queued", "lots", {"pool": "io"})  # type: ignore[arg-type]
-    source.samples = [bad]
-    source.values = {'aimax_pool_queued{pool="io"}': "lots"}
-    fake_clock.advance(1.0)
-    snapshot = monitor.collect_metrics()
-    assert "not a number" in snapshot.failures["source:pools:aimax_pool_queued"]
-    assert 'aimax_pool_queued{pool="io"}' not in snapshot.values
-    monitor.close()
-
-
-def test_a_values_source_that_raises_degrades_only_itself(fake_clock: FakeClock) -> None:
-    broken = ValuesSource([MetricSample("aimax_pool_queued", 1, {"pool": "io"})])
-    fine = ValuesSource([MetricSample("aimax_memory_rss_bytes", 5)])
+def test_a_source_that_raises_degrades_only_itself(fake_clock: FakeClock) -> None:
+    broken = Source([MetricSample("aimax_pool_queued", 1, {"pool": "io"})])
+    fine = Source([MetricSample("aimax_memory_rss_bytes", 5)])
     monitor = _monitor(FakeProbe(), fake_clock)
     monitor.add_source("pools", broken)
     monitor.add_source("memory", fine)
@@ -591,24 +525,12 @@ def test_a_values_source_that_raises_degrades_only_itself(fake_clock: FakeClock)
     monitor.close()
 
 
-def test_values_duplicating_another_source_keep_the_first(fake_clock: FakeClock) -> None:
+def test_series_duplicating_another_source_keep_the_first(fake_clock: FakeClock) -> None:
     probe = FakeProbe({RSS: 5.0})
     monitor = _monitor(probe, fake_clock)
-    source = ValuesSource([MetricSample(RSS, 7.0), MetricSample("aimax_memory_trims_total", 1)])
+    source = Source([MetricSample(RSS, 7.0), MetricSample("aimax_memory_trims_total", 1)])
     monitor.add_source("memory", source)
     snapshot = monitor.collect_metrics()
     assert snapshot[RSS] == 5.0
     assert snapshot["aimax_memory_trims_total"] == 1.0
-    monitor.close()
-
-
-def test_a_value_key_no_sample_describes_is_still_recorded_as_a_gauge(
-    fake_clock: FakeClock,
-) -> None:
-    source = ValuesSource([], {'aimax_extra{pool="io"}': 4.0})
-    monitor = _monitor(FakeProbe(), fake_clock)
-    monitor.add_source("extra", source)
-    assert monitor.collect_metrics()['aimax_extra{pool="io"}'] == 4.0
-    info = monitor.series_info('aimax_extra{pool="io"}')
-    assert (info.name, dict(info.labels), info.kind) == ("aimax_extra", {"pool": "io"}, "gauge")
     monitor.close()

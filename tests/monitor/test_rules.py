@@ -13,7 +13,7 @@ from aimax.monitor.history import History, HistoryConfig
 
 from ._trace import check_trace, scenarios
 
-M = "aimax_process_cpu_percent"
+M = "aimax_process_cpu_ratio"
 
 
 @settings(max_examples=150, deadline=None)

@@ -140,16 +140,6 @@ def test_shutdown_all_without_waiting_cancels_queues_at_once(gate: Gate, until: 
     assert manager.shutdown_all(wait=True).threads_alive == 0
 
 
-def test_metric_samples_cover_every_created_pool() -> None:
-    with ThreadPoolManager() as manager:
-        manager.submit_task("io", abs, -1).result(timeout=30)
-        manager.submit_task("orders", abs, -1).result(timeout=30)
-        samples = manager.metric_samples()
-    pools = {s.labels["pool"] for s in samples if s.name == "aimax_pool_completed_total"}
-    assert pools == {"io", "orders"}
-    assert all(s.name.startswith("aimax_pool_") for s in samples)
-
-
 async def test_run_awaits_pool_work_without_blocking_the_loop() -> None:
     manager = ThreadPoolManager({"io": PoolConfig(max_size=2)})
     release = threading.Event()

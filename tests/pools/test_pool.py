@@ -3,6 +3,8 @@ keep-alive, shutdown, and statistics that add up."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
@@ -10,6 +12,8 @@ from concurrent.futures import wait as wait_all
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aimax.errors import ConfigurationError, PoolClosed, PoolError, PoolFull
 from aimax.pools import PoolConfig, PoolStatistics, ResizablePool
@@ -420,28 +424,6 @@ def test_concurrent_submitters_statistics_add_up_exactly(until: Until) -> None:
     assert s.peak_size <= 4
 
 
-def test_metric_samples_use_the_contract_names() -> None:
-    with ResizablePool("io", PoolConfig(max_size=2)) as pool:
-        pool.submit(abs, -1).result(timeout=30)
-        samples = pool.metric_samples()
-    names = {s.name for s in samples}
-    assert names == {
-        "aimax_pool_size",
-        "aimax_pool_active",
-        "aimax_pool_queued",
-        "aimax_pool_completed_total",
-        "aimax_pool_failed_total",
-        "aimax_pool_rejected_total",
-        "aimax_pool_queue_wait_seconds",
-        "aimax_pool_run_seconds",
-    }
-    assert all(s.labels["pool"] == "io" for s in samples)
-    quantiles = {s.labels.get("quantile") for s in samples if s.name == "aimax_pool_run_seconds"}
-    assert quantiles == {"0.5", "0.95", "0.99"}
-    completed = next(s for s in samples if s.name == "aimax_pool_completed_total")
-    assert (completed.value, completed.kind) == (1.0, "counter")
-
-
 def test_statistics_percentiles_are_ordered_and_bracket_the_mean() -> None:
     barrier_free: list[Future[int]] = []
     with ResizablePool("t", PoolConfig(max_size=2)) as pool:
@@ -459,12 +441,9 @@ def test_statistics_percentiles_are_ordered_and_bracket_the_mean() -> None:
     ("wait_ns", "run_ns"),
     [(0, 0), (7, 31), (32, 33), (1_500, 2_000_000), (3 * 2**40, 5), (2**49, 2**60)],
 )
-def test_worker_records_the_buckets_of_both_durations(
-    monkeypatch: pytest.MonkeyPatch, wait_ns: int, run_ns: int
-) -> None:
+def test_worker_records_the_buckets_of_both_durations(wait_ns: int, run_ns: int) -> None:
     # a scripted nanosecond clock: submit, start, end, then constant
     from aimax.pools import _histogram
-    from aimax.pools import pool as pool_module
 
     stamps = iter([1_000, 1_000 + wait_ns, 1_000 + wait_ns + run_ns])
     last = [1_000 + wait_ns + run_ns]
@@ -475,8 +454,7 @@ def test_worker_records_the_buckets_of_both_durations(
             return value
         return last[0]
 
-    monkeypatch.setattr(pool_module, "_now_ns", fake_ns)
-    with ResizablePool("scripted", PoolConfig(max_size=1)) as pool:
+    with ResizablePool("scripted", PoolConfig(max_size=1), clock_ns=fake_ns) as pool:
         pool.submit(int).result()
         s = pool.statistics()
     expected_wait = _histogram.bucket_value(_histogram.bucket(wait_ns)) / 1e9
@@ -541,3 +519,55 @@ def test_a_caller_run_task_is_counted_before_its_result_is_seen() -> None:
         release.set()
         busy.result()
         queued.result()
+
+
+class _TaskClock:
+    """A nanosecond clock that only tasks move (each task advances it by its duration)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.now = 0
+
+    def __call__(self) -> int:
+        with self._lock:
+            return self.now
+
+    def advance(self, ns: int) -> None:
+        with self._lock:
+            self.now += ns
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 2**36), min_size=1, max_size=60))
+def test_quantiles_read_equal_a_fresh_computation(durations: list[int]) -> None:
+    # one worker, held by a gate until every task is queued at clock 0: task i then
+    # waits exactly sum(durations[:i]) and runs durations[i] (the gate task: 0 and 0)
+    from aimax.pools import _histogram
+
+    clock = _TaskClock()
+    gate = threading.Event()
+    with ResizablePool("prop", PoolConfig(max_size=1, size=1), clock_ns=clock) as pool:
+        first = pool.submit(gate.wait, 30)
+        futures = [pool.submit(clock.advance, ns) for ns in durations]
+        gate.set()
+        wait_all([first, *futures], timeout=30)
+        s = pool.statistics()
+    waits = [0, *itertools.accumulate([0, *durations[:-1]])]
+    runs = [0, *durations]
+
+    def fresh(values: list[int]) -> list[float]:
+        ordered = sorted(values)
+        ranks = [max(1, math.ceil(q * len(ordered))) for q in (0.5, 0.95, 0.99)]
+        return [_histogram.bucket_value(_histogram.bucket(ordered[r - 1])) / 1e9 for r in ranks]
+
+    for summary, values in ((s.queue_wait, waits), (s.run_time, runs)):
+        assert summary.count == len(values)
+        assert [summary.p50, summary.p95, summary.p99] == fresh(values)
+        assert summary.sum == sum(values) / 1e9
+        edges = _histogram.EDGES_NS
+        assert summary.histogram.bounds == tuple(e / 1e9 for e in edges)
+        assert list(summary.histogram.cumulative) == [
+            *(sum(1 for v in values if v < e) for e in edges),
+            len(values),
+        ]
+    assert s.completed == len(durations) + 1

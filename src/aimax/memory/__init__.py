@@ -25,6 +25,7 @@ from aimax.memory.gccontrol import (
     GCTuning,
     GenerationPauses,
     derive_thresholds,
+    shared_recorder,
 )
 from aimax.memory.leaks import AllocationGrowth, LeakFinder
 from aimax.memory.manager import (
@@ -90,4 +91,5 @@ __all__ = [
     "glibc_malloc_free",
     "glibc_malloc_trim",
     "read_cgroup_limits",
+    "shared_recorder",
 ]

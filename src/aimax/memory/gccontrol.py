@@ -1,7 +1,8 @@
 """Garbage-collector control: pause measurement and a low-pause GC mode.
 
 :class:`GCPauseRecorder` measures every collection through ``gc.callbacks``
-(count, total, max and percentiles per generation). :class:`GCMode` cuts pauses in
+(a histogram of pauses, total and max per generation; :func:`shared_recorder` is
+the process's one instance). :class:`GCMode` cuts pauses in
 a long-running process whose state is mostly long-lived:
 
 1. during warm-up (loading markets, history, open orders) the young generation's
@@ -30,16 +31,16 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 import threading
 import time
-from bisect import bisect_left, insort
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from aimax._metrics import HistogramValue
 from aimax.errors import ConfigurationError
+from aimax.pools._histogram import LogLinearHistogram
+from aimax.pools.stats import LatencySummary
 
 __all__ = [
     "GCMode",
@@ -48,19 +49,20 @@ __all__ = [
     "GCTuning",
     "GenerationPauses",
     "derive_thresholds",
+    "shared_recorder",
 ]
 
 _log = logging.getLogger(__name__)
-
-
-def _rank(q: float, n: int) -> int:
-    """The index of the nearest-rank ``q`` percentile in an ascending list of ``n``."""
-    return min(max(1, math.ceil(q * n)), n) - 1
+_EMPTY = LatencySummary.empty()
 
 
 @dataclass(frozen=True, slots=True)
 class GenerationPauses:
-    """Pauses of one generation's collections (seconds)."""
+    """Pauses of one generation's collections (seconds), since measuring began.
+
+    ``p50``/``p95``/``p99`` come from a log-linear histogram (each within ~3 %, never
+    above ``max``); ``histogram`` holds its exact cumulative counts for Prometheus.
+    """
 
     generation: int
     count: int
@@ -70,11 +72,12 @@ class GenerationPauses:
     p95: float
     p99: float
     collected: int
+    histogram: HistogramValue = field(default=_EMPTY.histogram, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class GCStatistics:
-    """Every generation's pauses, and the totals."""
+    """Every generation's pauses, and the totals (``pause_max``: the longest ever)."""
 
     generations: tuple[GenerationPauses, ...]
     collections: int
@@ -92,25 +95,27 @@ class GCStatistics:
         return cls(gens, 0, 0.0, 0.0, 0, 0)
 
 
-class _GenerationLog:
-    __slots__ = ("collected", "count", "max", "ordered", "recent", "total")
+class _Generation:
+    __slots__ = ("collected", "hist", "max")
 
-    def __init__(self, window: int) -> None:
-        self.count = 0
-        self.total = 0.0
+    def __init__(self) -> None:
+        self.hist = LogLinearHistogram()  # pauses in ns
         self.max = 0.0
         self.collected = 0
-        self.recent: deque[float] = deque(maxlen=window)
-        self.ordered: list[float] = []  # the same pauses, kept sorted (for percentiles)
 
 
 class GCPauseRecorder:
     """Measures every garbage collection through ``gc.callbacks``.
 
-    ``timer`` measures the pause (``time.perf_counter``: wall time; pass
-    ``time.thread_time`` to measure CPU time instead). Percentiles cover the last
-    ``window`` collections of each generation. The callback takes no lock (it runs
-    inside the collector) and does no allocation-heavy work.
+    One meaning for every figure: each pause from :meth:`install` on goes into its
+    generation's log-linear histogram; ``max`` is the longest pause since then
+    (never reset by a read). ``timer`` measures the pause (``time.perf_counter``:
+    wall time; ``time.thread_time`` for CPU time). The callback takes no lock: the
+    interpreter runs one collection at a time, and a reader copies the histogram
+    (a fixed-size list) instead of iterating it in place.
+
+    :func:`shared_recorder` is the process's one recorder, used by the memory
+    manager and the monitor alike.
 
         >>> recorder = GCPauseRecorder()
         >>> with recorder:
@@ -119,17 +124,16 @@ class GCPauseRecorder:
         True
     """
 
-    def __init__(
-        self, *, timer: Callable[[], float] = time.perf_counter, window: int = 2048
-    ) -> None:
-        if isinstance(window, bool) or not isinstance(window, int) or window <= 0:
-            raise ConfigurationError(f"window must be a positive int, got {window!r}")
+    def __init__(self, *, timer: Callable[[], float] = time.perf_counter) -> None:
+        if not callable(timer):
+            raise ConfigurationError(f"timer must be callable, got {timer!r}")
         self._timer = timer
-        self._window = window
         self._started: float | None = None
         self._installed = False
+        self._users = 0
+        self._users_lock = threading.Lock()
         self._uncollectable = 0
-        self._logs = [_GenerationLog(window) for _ in range(len(gc.get_count()))]
+        self._gens = [_Generation() for _ in range(len(gc.get_count()))]
 
     def _callback(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
@@ -141,19 +145,12 @@ class GCPauseRecorder:
         self._started = None
         pause = self._timer() - started
         generation = int(info.get("generation", 0))
-        if generation >= len(self._logs):
+        if generation >= len(self._gens):
             return
-        log = self._logs[generation]
-        log.count += 1
-        log.total += pause
-        log.max = max(log.max, pause)
-        log.collected += int(info.get("collected", 0))
-        recent = log.recent
-        ordered = log.ordered
-        if len(recent) == recent.maxlen:  # the oldest pause leaves the window
-            del ordered[bisect_left(ordered, recent[0])]
-        recent.append(pause)
-        insort(ordered, pause)  # a C memmove: the reader then sorts nothing
+        gen = self._gens[generation]
+        gen.hist.record(round(pause * 1e9))
+        gen.max = max(gen.max, pause)
+        gen.collected += int(info.get("collected", 0))
         self._uncollectable += int(info.get("uncollectable", 0))
 
     @property
@@ -178,56 +175,41 @@ class GCPauseRecorder:
                     del gc.callbacks[i]
                     break
 
+    def acquire(self) -> None:
+        """Count one more user and install (the shared recorder's lifecycle)."""
+        with self._users_lock:
+            self._users += 1
+            self.install()
+
+    def release(self) -> None:
+        """Count one user less; uninstall when none is left (idempotent at zero)."""
+        with self._users_lock:
+            self._users = max(0, self._users - 1)
+            if self._users == 0:
+                self.uninstall()
+
     def reset(self) -> None:
         """Forget what was measured."""
-        self._logs = [_GenerationLog(self._window) for _ in self._logs]
+        self._gens = [_Generation() for _ in self._gens]
         self._uncollectable = 0
 
-    @staticmethod
-    def _quantiles_of(log: _GenerationLog) -> tuple[float, float, float]:
-        # ``ordered`` only grows or keeps its length (the callback removes one pause
-        # and inserts one), so indices computed from a length read now stay valid
-        # even if a collection runs (in any thread) between these lines
-        ordered = log.ordered
-        n = len(ordered)
-        if n == 0:
-            return (0.0, 0.0, 0.0)
-        return (
-            ordered[_rank(0.50, n)],
-            ordered[_rank(0.95, n)],
-            ordered[_rank(0.99, n)],
-        )
-
-    def pause_figures(self) -> list[tuple[int, int, float, float, float, float]]:
-        """Per generation ``(generation, count, max, p50, p95, p99)``, built cheaply.
-
-        What :meth:`statistics` reports, without the dataclasses (the monitor reads
-        this every tick through the memory manager).
-        """
-        return [
-            (g, log.count, log.max, *self._quantiles_of(log)) for g, log in enumerate(self._logs)
-        ]
-
-    def pause_totals(self) -> tuple[float, float]:
-        """``(total pause seconds, longest pause)`` over every generation."""
-        logs = self._logs
-        return sum(log.total for log in logs), max((log.max for log in logs), default=0.0)
-
     def statistics(self) -> GCStatistics:
-        """Counts, totals, maxima and p50/p95/p99 per generation."""
+        """Counts, totals, maxima, p50/p95/p99 and histograms per generation."""
         gens = []
-        for g, log in enumerate(self._logs):
-            p50, p95, p99 = self._quantiles_of(log)
+        for g, gen in enumerate(self._gens):
+            summary = LatencySummary.of(gen.hist.copy())
+            top = gen.max
             gens.append(
                 GenerationPauses(
                     generation=g,
-                    count=log.count,
-                    total=log.total,
-                    max=log.max,
-                    p50=p50,
-                    p95=p95,
-                    p99=p99,
-                    collected=log.collected,
+                    count=summary.count,
+                    total=summary.sum,
+                    max=top,
+                    p50=min(summary.p50, top) if summary.count else 0.0,
+                    p95=min(summary.p95, top) if summary.count else 0.0,
+                    p99=min(summary.p99, top) if summary.count else 0.0,
+                    collected=gen.collected,
+                    histogram=summary.histogram,
                 )
             )
         return GCStatistics(
@@ -252,6 +234,23 @@ class GCPauseRecorder:
             f"GCPauseRecorder(installed={self._installed}, collections={s.collections},"
             f" pause_total={s.pause_total:.6f}, pause_max={s.pause_max:.6f})"
         )
+
+
+_SHARED: GCPauseRecorder | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_recorder() -> GCPauseRecorder:
+    """The process's one GC pause recorder (created on first use, installed by ``acquire``).
+
+    >>> shared_recorder() is shared_recorder()
+    True
+    """
+    global _SHARED  # noqa: PLW0603 - one recorder per process, created lazily
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            _SHARED = GCPauseRecorder()
+        return _SHARED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,21 +19,25 @@ check (a daemon thread, stopped by :meth:`~MemoryManager.close` and at exit)::
 
 from __future__ import annotations
 
-import functools
 import gc
 import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from aimax._clock import Clock, as_seconds, monotonic
-from aimax._metrics import MetricKind, MetricSample, sample_key, samples_of
 from aimax.errors import ConfigurationError, MemoryManagerError
 from aimax.memory.cgroup import CgroupLimits
-from aimax.memory.gccontrol import GCMode, GCPauseRecorder, GCStatistics, GCTuning
+from aimax.memory.gccontrol import (
+    GCMode,
+    GCPauseRecorder,
+    GCStatistics,
+    GCTuning,
+    shared_recorder,
+)
 from aimax.memory.leaks import AllocationGrowth, LeakFinder
 from aimax.memory.pressure import (
     LevelChange,
@@ -283,7 +287,8 @@ class MemoryManager:
         self._registry = CacheRegistry()
         self._tracker = PressureTracker(cfg.thresholds)
         self._listeners: list[LevelListener] = []
-        self._recorder = GCPauseRecorder()
+        self._recorder = shared_recorder()  # the process's one recorder
+        self._measures_gc = cfg.measure_gc
         self._gc_mode = GCMode(cfg.gc_mode)
         self._leaks = LeakFinder()
         self._closed = False
@@ -311,17 +316,23 @@ class MemoryManager:
 
         self._refresh_limits(self._clock())
         if cfg.measure_gc:
-            self._recorder.install()
+            self._recorder.acquire()
         self._finalizer = weakref.finalize(
-            self, MemoryManager._finalize, self._stop, self._recorder, self._gc_mode, self._leaks
+            self,
+            MemoryManager._finalize,
+            self._stop,
+            self._recorder if cfg.measure_gc else None,
+            self._gc_mode,
+            self._leaks,
         )
 
     @staticmethod
     def _finalize(
-        stop: threading.Event, recorder: GCPauseRecorder, mode: GCMode, leaks: LeakFinder
+        stop: threading.Event, recorder: GCPauseRecorder | None, mode: GCMode, leaks: LeakFinder
     ) -> None:
         stop.set()
-        recorder.uninstall()
+        if recorder is not None:
+            recorder.release()
         mode.restore()
         leaks.stop()
 
@@ -788,45 +799,6 @@ class MemoryManager:
                 running=self.running,
             )
 
-    def metric_samples(self) -> Sequence[MetricSample]:
-        """Figures for the monitor (names per the project's metric contract)."""
-        return samples_of(self.metric_values(), _INFO)
-
-    def metric_values(self) -> dict[str, float]:
-        """The figures of :meth:`metric_samples` by series key, without sample objects."""
-        rss = int(self._probe.rss()) if not self._closed else self._rss
-        caches = self._registry.sizes()
-        pauses = self._recorder.pause_figures()
-        pause_total, pause_max = self._recorder.pause_totals()
-        with self._lock:
-            out = {
-                "aimax_memory_rss_bytes": float(rss),
-                "aimax_memory_budget_bytes": float(self._budget_bytes),
-                "aimax_memory_pressure_level": float(int(self._tracker.level)),
-                "aimax_memory_limit_bytes": float(self._limit),
-                "aimax_memory_usage_ratio": float(self._tracker.ratio),
-                "aimax_memory_cleanups_total": float(self._cleanups),
-                "aimax_memory_cache_items_freed_total": float(self._items_freed),
-                "aimax_memory_trims_total": float(self._trims),
-            }
-            if self._uss is not None:
-                out["aimax_memory_uss_bytes"] = float(self._uss)
-            if self._malloc_free is not None:
-                out["aimax_memory_malloc_free_bytes"] = float(self._malloc_free)
-        for name, items, size in caches:
-            items_key, bytes_key = _cache_keys(name)
-            if items is not None:
-                out[items_key] = float(items)
-            if size is not None:
-                out[bytes_key] = float(size)
-        for generation, count, _, p50, p95, p99 in pauses:
-            count_key, p50_key, p95_key, p99_key = _gc_keys(generation)
-            out[count_key] = float(count)
-            out[p50_key], out[p95_key], out[p99_key] = p50, p95, p99
-        out["aimax_gc_pause_seconds_total"] = float(pause_total)
-        out["aimax_gc_pause_max_seconds"] = float(pause_max)
-        return out
-
     # ------------------------------------------------------------------ lifecycle
 
     @property
@@ -856,7 +828,7 @@ class MemoryManager:
                 self,
                 MemoryManager._finalize,
                 self._stop,
-                self._recorder,
+                self._recorder if self._measures_gc else None,
                 self._gc_mode,
                 self._leaks,
             )
@@ -907,43 +879,3 @@ class MemoryManager:
                 f" caches={len(self._registry)}, cleanups={self._cleanups},"
                 f" gc_mode={self._gc_mode.phase}, running={self.running})"
             )
-
-
-_INFO: dict[str, tuple[MetricKind, str]] = {
-    "aimax_memory_rss_bytes": ("gauge", "process resident set size"),
-    "aimax_memory_budget_bytes": ("gauge", "memory budget"),
-    "aimax_memory_pressure_level": ("gauge", "0 normal, 1 elevated, 2 critical"),
-    "aimax_memory_limit_bytes": ("gauge", "min(cgroup, physical)"),
-    "aimax_memory_usage_ratio": ("gauge", "rss / budget"),
-    "aimax_memory_cleanups_total": ("counter", "cleanups run"),
-    "aimax_memory_cache_items_freed_total": ("counter", "cache items freed by cleanups"),
-    "aimax_memory_trims_total": ("counter", "malloc_trim calls"),
-    "aimax_memory_uss_bytes": ("gauge", "process unique set size"),
-    "aimax_memory_malloc_free_bytes": ("gauge", "bytes the C allocator holds free"),
-    "aimax_memory_cache_items": ("gauge", "items in a registered cache"),
-    "aimax_memory_cache_bytes": ("gauge", "estimated bytes in a registered cache"),
-    "aimax_gc_collections_total": ("counter", "GC runs, by generation"),
-    "aimax_gc_pause_seconds": ("gauge", "GC pause, by generation and quantile"),
-    "aimax_gc_pause_seconds_total": ("counter", "time spent in GC pauses"),
-    "aimax_gc_pause_max_seconds": ("gauge", "longest GC pause"),
-}
-"""Kind and help of every metric the memory manager reports (``metric_values``)."""
-
-
-@functools.lru_cache(maxsize=1024)
-def _cache_keys(cache: str) -> tuple[str, str]:
-    labels = {"cache": cache}
-    return (
-        sample_key("aimax_memory_cache_items", labels),
-        sample_key("aimax_memory_cache_bytes", labels),
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _gc_keys(generation: int) -> tuple[str, str, str, str]:
-    gen = str(generation)
-    p50, p95, p99 = (
-        sample_key("aimax_gc_pause_seconds", {"generation": gen, "quantile": q})
-        for q in ("0.5", "0.95", "0.99")
-    )
-    return sample_key("aimax_gc_collections_total", {"generation": gen}), p50, p95, p99

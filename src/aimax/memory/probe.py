@@ -32,13 +32,15 @@ import logging
 import os
 import sys
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from aimax.memory.cgroup import CgroupLimits, read_cgroup_limits
+
+if TYPE_CHECKING:
+    from aimax.monitor.probe import SystemProbe as ProcessProbe
 
 __all__ = ["FakeProbe", "MemoryProbe", "SystemProbe", "glibc_malloc_free", "glibc_malloc_trim"]
 
@@ -161,13 +163,6 @@ def glibc_malloc_trim() -> bool:
 # --------------------------------------------------------------------------- probes
 
 
-def _close_statm(statm: list[int]) -> None:
-    if statm:
-        with contextlib.suppress(OSError):
-            os.close(statm[1])
-        statm.clear()
-
-
 class SystemProbe:
     """The real probe: reads ``/proc`` and the cgroup files under ``root``.
 
@@ -183,14 +178,10 @@ class SystemProbe:
 
     def __init__(self, root: str | os.PathLike[str] = "/") -> None:
         self._root = Path(root)
-        self._real_proc = str(self._root) == "/" and sys.platform.startswith("linux")
+        self._real_proc = str(self._root) == "/"
         self._page_size = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-        self._process: object | None = None
-        # on the real /proc, statm stays open (read with pread: a third of the cost of
-        # open + read + close at every tick); keyed by pid so a forked child reopens
-        self._statm: list[int] = []  # [pid, fd] once opened
-        self._statm_lock = threading.Lock()
-        self._finalizer = weakref.finalize(self, _close_statm, self._statm)
+        self._process: ProcessProbe | None = None  # the monitor's probe, for this pid
+        self._lock = threading.Lock()
 
     @property
     def root(self) -> Path:
@@ -201,29 +192,27 @@ class SystemProbe:
         return self._root.joinpath("proc", *parts)
 
     def rss(self) -> int:
-        """RSS from ``/proc/self/statm`` (resident pages x page size); psutil elsewhere."""
-        try:
-            if self._real_proc:
-                return int(self._read_statm().split()[1]) * self._page_size
+        """RSS of this process: through the process probe the monitor uses (psutil).
+
+        Under a fixture ``root``, from its ``proc/self/statm``.
+        """
+        if not self._real_proc:
             fields = self._proc("self", "statm").read_text().split()
             return int(fields[1]) * self._page_size
-        except (OSError, IndexError, ValueError):
-            import psutil
+        with self._lock:
+            process = self._process
+            if process is None or process.pid != os.getpid():  # first use, or forked
+                from aimax.monitor.probe import SystemProbe as ProbeClass
 
-            return int(psutil.Process().memory_info().rss)
-
-    def _read_statm(self) -> bytes:
-        with self._statm_lock:
-            pid = os.getpid()
-            if self._statm and self._statm[0] != pid:  # forked: that fd reads the parent
-                _close_statm(self._statm)
-            if not self._statm:
-                self._statm[:] = [pid, os.open("/proc/self/statm", os.O_RDONLY)]
-            return os.pread(self._statm[1], 256, 0)
+                process = self._process = ProbeClass()
+        return process.rss()
 
     def close(self) -> None:
-        """Close the ``/proc/self/statm`` descriptor kept open by :meth:`rss` (idempotent)."""
-        self._finalizer()
+        """Release the process probe (idempotent)."""
+        with self._lock:
+            process, self._process = self._process, None
+        if process is not None:
+            process.close()
 
     def uss(self) -> int | None:
         """USS through psutil (walks ``/proc/self/smaps``: slow on big processes)."""

@@ -16,7 +16,8 @@ replaceable :class:`Probe` (default :class:`SystemProbe`).
 
 from typing import TYPE_CHECKING, Any
 
-from aimax.monitor.collectors import GcProbe, LoopLagProbe
+from aimax.monitor.collectors import LoopLagProbe
+from aimax.monitor.families import families_of
 from aimax.monitor.history import Bucket, History, HistoryConfig, MetricSummary
 from aimax.monitor.monitor import (
     COMPONENT_METRICS,
@@ -58,7 +59,6 @@ __all__ = [
     "AlertEvent",
     "AlertRule",
     "Bucket",
-    "GcProbe",
     "History",
     "HistoryConfig",
     "LoopLagProbe",
@@ -75,5 +75,6 @@ __all__ = [
     "Snapshot",
     "SystemProbe",
     "default_rules",
+    "families_of",
     "render_prometheus",
 ]

@@ -27,15 +27,15 @@ from aimax.monitor.rules import AlertEvent
 __all__ = ["command", "render"]
 
 _ROWS: tuple[tuple[str, str, str], ...] = (
-    ("aimax_process_cpu_percent", "process CPU", "pct"),
+    ("aimax_process_cpu_ratio", "process CPU", "pct"),
     ("process_resident_memory_bytes", "process RSS", "bytes"),
     ("aimax_process_threads", "threads", "int"),
     ("process_open_fds", "open fds", "int"),
     ('aimax_process_context_switches_total{kind="involuntary"}', "involuntary ctx sw", "int"),
     ("aimax_process_io_read_chars_total", "I/O read", "bytes"),
     ("aimax_process_io_write_chars_total", "I/O written", "bytes"),
-    ("aimax_system_cpu_percent", "system CPU", "pct"),
-    ("aimax_system_memory_percent", "system memory", "pct"),
+    ("aimax_system_cpu_ratio", "system CPU", "pct"),
+    ("aimax_system_memory_ratio", "system memory", "pct"),
     ("aimax_system_load1", "load (1 min)", "float"),
     ("aimax_monitor_sample_cpu_seconds", "monitor CPU/sample", "seconds"),
 )
@@ -45,7 +45,7 @@ def _format(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
     if unit == "pct":
-        return f"{value:.1f} %"
+        return f"{value * 100:.1f} %"  # a 0..1 ratio
     if unit == "bytes":
         for suffix in ("B", "KiB", "MiB", "GiB", "TiB"):
             if abs(value) < 1024 or suffix == "TiB":

@@ -1,134 +1,24 @@
-"""In-process collectors: garbage-collector figures and asyncio event-loop lag.
+"""In-process collector of asyncio event-loop lag.
 
-Both are :class:`~aimax._metrics.MetricsSource` objects, so the monitor reads them
-exactly like a component's statistics. Neither does anything until asked:
-:class:`GcProbe` hooks ``gc.callbacks`` on :meth:`~GcProbe.install`, and
-:class:`LoopLagProbe` runs a small task on the loop from :meth:`~LoopLagProbe.start`.
+:class:`LoopLagProbe` does nothing until :meth:`~LoopLagProbe.start` runs a small
+task on the loop. (GC pauses come from the process's one recorder,
+:func:`aimax.memory.gccontrol.shared_recorder`.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
-import gc
 import logging
 import threading
-import time
 from collections.abc import Sequence
-from typing import Any
 
 from aimax._clock import as_seconds
 from aimax._metrics import MetricSample, sample_key
 
-__all__ = ["GcProbe", "LoopLagProbe"]
+__all__ = ["LoopLagProbe"]
 
 logger = logging.getLogger(__name__)
-
-_GENERATIONS = ("0", "1", "2")
-_GC_KEYS = tuple(
-    tuple(
-        sample_key(name, {"generation": gen})
-        for name in (
-            "aimax_gc_collections_total",
-            "aimax_gc_collected_total",
-            "aimax_gc_uncollectable_total",
-        )
-    )
-    for gen in _GENERATIONS
-)
-
-
-class GcProbe:
-    """Counts, collected objects and pause times of CPython's garbage collector.
-
-    Collections come from ``gc.get_stats()`` (since the process started). Pauses are
-    timed through ``gc.callbacks`` from :meth:`install` on, so
-    ``aimax_gc_pause_seconds_total`` counts since then, and
-    ``aimax_gc_pause_max_seconds`` is the longest pause since the previous read.
-
-        >>> probe = GcProbe()
-        >>> probe.install()
-        >>> _ = gc.collect()
-        >>> [s.name for s in probe.metric_samples()][-1]
-        'aimax_gc_pause_max_seconds'
-        >>> probe.uninstall()
-    """
-
-    def __init__(self) -> None:
-        self._start = 0.0
-        self._pause_total = 0.0
-        self._pause_max = 0.0
-        self._pauses = 0
-        self._installed = False
-
-    def install(self) -> None:
-        """Start timing pauses (idempotent)."""
-        if not self._installed:
-            gc.callbacks.append(self._callback)
-            self._installed = True
-
-    def uninstall(self) -> None:
-        """Stop timing pauses (idempotent)."""
-        if self._installed:
-            with contextlib.suppress(ValueError):
-                gc.callbacks.remove(self._callback)
-            self._installed = False
-
-    def _callback(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._start = time.perf_counter()
-            return
-        pause = time.perf_counter() - self._start
-        self._pause_total += pause
-        self._pauses += 1
-        self._pause_max = max(pause, self._pause_max)
-
-    def collect_into(self, values: dict[str, float]) -> None:
-        """Write the figures into ``values`` by series key (the monitor's fast path).
-
-        Resets the window of ``aimax_gc_pause_max_seconds``.
-        """
-        for keys, stats in zip(_GC_KEYS, gc.get_stats(), strict=False):
-            values[keys[0]] = float(stats["collections"])
-            values[keys[1]] = float(stats["collected"])
-            values[keys[2]] = float(stats["uncollectable"])
-        pause_max, self._pause_max = self._pause_max, 0.0
-        values["aimax_gc_pause_seconds_total"] = self._pause_total
-        values["aimax_gc_pause_max_seconds"] = pause_max
-
-    def metric_samples(self) -> Sequence[MetricSample]:
-        """The figures now; resets the window of ``aimax_gc_pause_max_seconds``."""
-        samples: list[MetricSample] = []
-        for gen, stats in zip(_GENERATIONS, gc.get_stats(), strict=False):
-            labels = {"generation": gen}
-            samples.append(
-                MetricSample(
-                    "aimax_gc_collections_total", float(stats["collections"]), labels, "counter"
-                )
-            )
-            samples.append(
-                MetricSample(
-                    "aimax_gc_collected_total", float(stats["collected"]), labels, "counter"
-                )
-            )
-            samples.append(
-                MetricSample(
-                    "aimax_gc_uncollectable_total", float(stats["uncollectable"]), labels, "counter"
-                )
-            )
-        pause_max, self._pause_max = self._pause_max, 0.0
-        samples.append(
-            MetricSample("aimax_gc_pause_seconds_total", self._pause_total, {}, "counter")
-        )
-        samples.append(MetricSample("aimax_gc_pause_max_seconds", pause_max))
-        return samples
-
-    def __repr__(self) -> str:
-        return (
-            f"GcProbe(installed={self._installed}, pauses={self._pauses}, "
-            f"pause_total={self._pause_total:.6f}s)"
-        )
 
 
 class LoopLagProbe:
@@ -203,7 +93,7 @@ class LoopLagProbe:
         while True:
             start = loop.time()
             with self._lock:
-                self._expected = time.monotonic() + period
+                self._expected = loop.time() + period
             await asyncio.sleep(period)
             lag = max(0.0, loop.time() - start - period)
             with self._lock:
@@ -230,7 +120,7 @@ class LoopLagProbe:
             self._max = 0.0
             overdue = None
             if self._expected is not None:
-                overdue = time.monotonic() - self._expected
+                overdue = self.loop.time() - self._expected
                 lag = max(lag, overdue)
             if self.wakeups == 0 and (overdue is None or overdue < 0):
                 return None

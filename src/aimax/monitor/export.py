@@ -17,13 +17,20 @@ exist (``process_resident_memory_bytes``, ``process_cpu_seconds_total``,
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
+from aimax._metrics import HistogramValue
 from aimax.errors import ConfigurationError, MonitorError
 
 if TYPE_CHECKING:
@@ -50,28 +57,56 @@ class MonitorCollector:
         return []
 
     def collect(self) -> Iterator[Metric]:
-        """One metric family per metric name in the latest sample."""
-        snapshot = self._monitor.latest_or_collect()
-        grouped: dict[str, list[tuple[dict[str, str], float]]] = {}
+        """One metric family per metric name in the latest sample.
+
+        Histograms carry ``_bucket`` (cumulative, ``le``), ``_sum`` and ``_count``.
+        When the monitor watches another process, its ``process_*`` and
+        ``aimax_process_*`` series carry a ``pid`` label.
+        """
+        monitor = self._monitor
+        snapshot = monitor.latest_or_collect()
+        pid = monitor.pid if monitor.pid is not None and monitor.pid != os.getpid() else None
+        grouped: dict[str, list[tuple[dict[str, str], float | HistogramValue]]] = {}
         kinds: dict[str, tuple[str, str]] = {}
-        for key, value in snapshot.values.items():
+        rows: list[tuple[str, float | HistogramValue]] = [
+            *snapshot.values.items(),
+            *snapshot.histograms.items(),
+        ]
+        for key, value in rows:
             try:
-                info = self._monitor.series_info(key)
+                info = monitor.series_info(key)
             except ConfigurationError:
                 continue
-            grouped.setdefault(info.name, []).append((dict(info.labels), value))
+            if info.histogram is not None:  # a histogram's _count/_sum: written with it
+                continue
+            labels = dict(info.labels)
+            if pid is not None and info.name.startswith(("process_", "aimax_process_")):
+                labels["pid"] = str(pid)
+            grouped.setdefault(info.name, []).append((labels, value))
             kinds.setdefault(info.name, (info.kind, info.help))
         for name in sorted(grouped):
-            rows = grouped[name]
+            members = grouped[name]
             kind, help_ = kinds[name]
-            label_names = sorted({k for labels, _ in rows for k in labels})
+            label_names = sorted({k for labels, _ in members for k in labels})
             family: Metric
+            if kind == "histogram":
+                family = HistogramMetricFamily(name, help_ or name, labels=label_names)
+                for labels, value in members:
+                    if isinstance(value, HistogramValue):
+                        family.add_metric(
+                            [labels.get(k, "") for k in label_names],
+                            [(le, float(n)) for le, n in value.buckets()],
+                            value.sum,
+                        )
+                yield family
+                continue
             if kind == "counter":
                 family = CounterMetricFamily(name, help_ or name, labels=label_names)
             else:
                 family = GaugeMetricFamily(name, help_ or name, labels=label_names)
-            for labels, value in rows:
-                family.add_metric([labels.get(k, "") for k in label_names], value)
+            for labels, value in members:
+                if not isinstance(value, HistogramValue):
+                    family.add_metric([labels.get(k, "") for k in label_names], value)
             yield family
 
 

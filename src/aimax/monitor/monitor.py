@@ -1,8 +1,12 @@
 """ResourceMonitor: the sampler thread around the pure history and rule engine.
 
 One sample = the probe's process and system figures + the GC + every watched asyncio
-loop + every registered :class:`~aimax._metrics.MetricsSource`, recorded in the
-history and fed to the alert rules. :meth:`ResourceMonitor.collect_metrics` takes one
+loop + every registered source (a component whose ``statistics()`` the
+:mod:`~aimax.monitor.families` mapping knows, or any object with
+``metric_families()`` or ``metric_samples()``), recorded in the history and fed to
+the alert rules. Sources are read outside the monitor's lock (a copy of the source
+list is taken under it), so a slow source never blocks the monitor's readers; time
+is read only through the injected clock. :meth:`ResourceMonitor.collect_metrics` takes one
 sample on demand; :meth:`ResourceMonitor.start_monitoring` starts the one daemon
 thread that takes one every ``interval`` seconds until
 :meth:`~ResourceMonitor.stop_monitoring`, :meth:`~ResourceMonitor.close` or
@@ -20,16 +24,18 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from aimax import _clock
 from aimax._clock import as_seconds
-from aimax._metrics import MetricKind, MetricSample, MetricsSource, parse_key, sample_key
+from aimax._metrics import FamilyKind, HistogramValue, MetricFamily, MetricSample, sample_key
 from aimax.errors import ConfigurationError, MonitorError
-from aimax.monitor.collectors import GcProbe, LoopLagProbe
+from aimax.memory.gccontrol import GCPauseRecorder, shared_recorder
+from aimax.monitor.collectors import LoopLagProbe
+from aimax.monitor.families import gc_families, reader_for
 from aimax.monitor.history import History, HistoryConfig, MetricSummary
 from aimax.monitor.probe import (
     BUILTIN_METRICS,
@@ -53,6 +59,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_HISTOGRAMS = (
+    "aimax_pool_queue_wait_seconds",
+    "aimax_pool_run_seconds",
+    "aimax_gc_pause_seconds",
+)
 COMPONENT_METRICS: frozenset[str] = frozenset(
     {
         "aimax_ratelimit_utilisation_ratio",
@@ -68,18 +79,17 @@ COMPONENT_METRICS: frozenset[str] = frozenset(
         "aimax_pool_completed_total",
         "aimax_pool_failed_total",
         "aimax_pool_rejected_total",
-        "aimax_pool_queue_wait_seconds",
-        "aimax_pool_run_seconds",
-        "aimax_memory_rss_bytes",
         "aimax_memory_budget_bytes",
         "aimax_memory_pressure_level",
+        "aimax_memory_usage_ratio",
         "aimax_memory_cache_items",
         "aimax_memory_cache_bytes",
         "aimax_gc_collections_total",
-        "aimax_gc_pause_seconds_total",
-        "aimax_gc_pause_max_seconds",
         "aimax_client_requests_total",
         "aimax_client_latency_seconds",
+        *_HISTOGRAMS,
+        *(f"{name}_count" for name in _HISTOGRAMS),
+        *(f"{name}_sum" for name in _HISTOGRAMS),
     }
 )
 """Metric names the other aimax components publish (rules may name them up front)."""
@@ -87,20 +97,22 @@ COMPONENT_METRICS: frozenset[str] = frozenset(
 _LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _MAX_AUTO_RING = 20_000
-_FIRING_KEYS = {
-    severity: sample_key("aimax_monitor_alerts_firing", {"severity": severity})
-    for severity in ("info", "warning", "critical")
-}
+_FIRING = "aimax_monitor_alerts_firing"
 
 
 @dataclass(frozen=True, slots=True)
 class SeriesInfo:
-    """What a series key stands for: metric name, labels, kind and help."""
+    """What a series key stands for: metric name, labels, kind and help.
+
+    ``histogram`` names the histogram a ``_count`` / ``_sum`` series belongs to (the
+    exporter then writes the histogram, not this series).
+    """
 
     name: str
     labels: Mapping[str, str]
-    kind: MetricKind
+    kind: FamilyKind
     help: str
+    histogram: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +122,8 @@ class Snapshot:
     ``time`` is the monitor's clock (monotonic seconds), ``wall`` Unix seconds.
     A reading that failed is absent from ``values`` and named in ``failures``.
     ``cpu_seconds`` is the CPU time the monitor spent taking this sample.
+    ``histograms`` holds each histogram series (by key) as read; its ``_count`` and
+    ``_sum`` are also in ``values``, so the history and rules see them.
     """
 
     sequence: int
@@ -119,6 +133,7 @@ class Snapshot:
     failures: Mapping[str, str]
     cpu_seconds: float
     events: tuple[AlertEvent, ...] = ()
+    histograms: Mapping[str, HistogramValue] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> float:
         return self.values[key]
@@ -179,9 +194,14 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _run_sampler(ref: weakref.ref[ResourceMonitor], stop: threading.Event, interval: float) -> None:
+def _run_sampler(
+    ref: weakref.ref[ResourceMonitor],
+    stop: threading.Event,
+    interval: float,
+    clock: _clock.Clock,
+) -> None:
     """The sampler thread: holds only a weak reference, so a dropped monitor stops it."""
-    deadline = time.monotonic()
+    deadline = clock()
     while not stop.is_set():
         monitor = ref()
         if monitor is None:
@@ -193,7 +213,7 @@ def _run_sampler(ref: weakref.ref[ResourceMonitor], stop: threading.Event, inter
             monitor._sampler_errors += 1
         del monitor
         deadline += interval
-        now = time.monotonic()
+        now = clock()
         if deadline <= now:  # fell behind (a long pause): skip the missed ticks
             deadline = now + interval
         stop.wait(deadline - now)
@@ -247,7 +267,8 @@ class ResourceMonitor:
             self._owns_probe = False
         self.pid = pid if pid is not None else getattr(self._probe, "pid", None)
         own = self.pid is None or self.pid == os.getpid()
-        self._gc = GcProbe() if gc and own else None
+        self._gc: GCPauseRecorder | None = shared_recorder() if gc and own else None
+        self._gc_acquired = False
         config = history or HistoryConfig()
         # the ring holds two buckets of samples, so each bucket is built from all its
         # samples (up to 20 000 samples: beyond, very fast sampling fills buckets partly)
@@ -258,11 +279,12 @@ class ResourceMonitor:
         self._clock = clock
         self._wall = wall
         self._lock = threading.RLock()
+        self._read_lock = threading.Lock()  # one reading at a time (probes keep deltas)
         self._known_names: set[str] = set(BUILTIN_METRICS) | COMPONENT_METRICS
         self._engine = RuleEngine()
         for rule in default_rules() if rules is None else rules:
             self.add_rule(rule)
-        self._sources: dict[str, MetricsSource] = {}
+        self._sources: dict[str, Callable[[], Sequence[MetricFamily]]] = {}
         self._loops: dict[int, LoopLagProbe] = {}
         self._listeners: list[Callable[[AlertEvent], None]] = []
         self._registry: dict[str, SeriesInfo] = {}
@@ -297,12 +319,11 @@ class ResourceMonitor:
                 raise MonitorError("the monitor is closed")
             if self._thread is not None and self._thread.is_alive():
                 return
-            if self._gc is not None:
-                self._gc.install()
+            self._acquire_gc_locked()
             stop = threading.Event()
             thread = threading.Thread(
                 target=_run_sampler,
-                args=(weakref.ref(self), stop, self.interval),
+                args=(weakref.ref(self), stop, self.interval, self._clock),
                 name=f"aimax-monitor-{self.pid or os.getpid()}",
                 daemon=True,
             )
@@ -340,12 +361,20 @@ class ResourceMonitor:
             server.close()
         for probe in loops.values():
             probe.stop()
-        if self._gc is not None:
-            self._gc.uninstall()
+        with self._lock:
+            if self._gc is not None and self._gc_acquired:
+                self._gc_acquired = False
+                self._gc.release()
         if self._owns_probe:
             close = getattr(self._probe, "close", None)
             if callable(close):
                 close()
+
+    def _acquire_gc_locked(self) -> None:
+        """Start timing GC pauses through the process's one recorder (once)."""
+        if self._gc is not None and not self._gc_acquired:
+            self._gc.acquire()
+            self._gc_acquired = True
 
     def __enter__(self) -> ResourceMonitor:
         return self
@@ -355,14 +384,13 @@ class ResourceMonitor:
 
     # ------------------------------------------------------------------ configuration
 
-    def add_source(self, name: str, source: MetricsSource) -> None:
-        """Collect ``source.metric_samples()`` at every sample, under ``name``.
+    def add_source(self, name: str, source: object) -> None:
+        """Collect ``source``'s figures at every sample, under ``name``.
 
-        A source that also has ``metric_values()`` (a dict keyed by series, see
-        :class:`~aimax._metrics.MetricValuesSource`) is read through it instead, and
-        through ``metric_samples()`` only when a series appears that the monitor has
-        not seen (to learn its name, labels, kind and help). The source is read once
-        now, so rules may name its metrics right away.
+        A component whose ``statistics()`` type is mapped in
+        :mod:`aimax.monitor.families` (pools, pool manager, memory manager) is read
+        through it; otherwise ``metric_families()``, otherwise ``metric_samples()``.
+        The source is read once now, so rules may name its metrics right away.
 
             >>> from aimax._metrics import MetricSample
             >>> class Queue:
@@ -375,21 +403,19 @@ class ResourceMonitor:
         """
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"source name must be a non-empty string, got {name!r}")
-        if not isinstance(source, MetricsSource):
-            raise ConfigurationError(
-                f"source {name!r} must have a metric_samples() method, got {source!r}"
-            )
+        reader = reader_for(name, source)
         with self._lock:
             if name in self._sources:
                 raise ConfigurationError(f"a source named {name!r} is already registered")
-            self._sources[name] = source
+            self._sources[name] = reader
         try:
-            names = {s.name for s in source.metric_samples()}
+            names = {f.name for f in reader()}
         except Exception as exc:
             logger.warning("source %r failed on its first read: %s", name, _describe(exc))
         else:
             with self._lock:
                 self._known_names |= names
+                self._known_names |= {f"{n}_count" for n in names} | {f"{n}_sum" for n in names}
 
     def remove_source(self, name: str) -> bool:
         """Stop collecting from the source ``name``; returns whether it was there."""
@@ -501,26 +527,39 @@ class ResourceMonitor:
         Failed readings are in :attr:`Snapshot.failures` (and logged when they start
         and stop failing); they never raise here.
         """
-        with self._lock:
-            if self._closed:
-                raise MonitorError("the monitor is closed")
-            snapshot = self._collect_locked()
-            listeners = list(self._listeners)
-        self._dispatch(snapshot.events, listeners)
+        snapshot = self._sample()
+        if snapshot is None:
+            raise MonitorError("the monitor is closed")
         return snapshot
 
     def _tick(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            snapshot = self._collect_locked()
-            listeners = list(self._listeners)
-        self._dispatch(snapshot.events, listeners)
+        self._sample()
 
-    def _collect_locked(self) -> Snapshot:
-        cpu_start = time.thread_time()
-        now = self._clock()
-        wall = self._wall()
+    def _sample(self) -> Snapshot | None:
+        """Read everything outside the monitor's lock, then record under it."""
+        with self._read_lock:
+            with self._lock:
+                if self._closed:
+                    return None
+                self._acquire_gc_locked()
+                sources = list(self._sources.items())
+                loops = list(self._loops.values())
+            cpu_start = time.thread_time()
+            values, histograms, failures = self._read(sources, loops)
+            with self._lock:
+                if self._closed:  # closed while reading
+                    return None  # type: ignore[unreachable]
+                snapshot = self._record_locked(values, histograms, failures, cpu_start)
+                listeners = list(self._listeners)
+        self._dispatch(snapshot.events, listeners)
+        return snapshot
+
+    def _read(
+        self,
+        sources: Sequence[tuple[str, Callable[[], Sequence[MetricFamily]]]],
+        loops: Sequence[LoopLagProbe],
+    ) -> tuple[dict[str, float], dict[str, HistogramValue], dict[str, str]]:
+        """Every reading of one sample (no monitor lock held: sources may be slow)."""
         try:
             reading = self._probe.read()
             if not isinstance(reading, ProbeReading):
@@ -530,33 +569,96 @@ class ResourceMonitor:
         except Exception as exc:  # the whole probe failed: every figure of it degrades
             values = {}
             failures = {"probe": _describe(exc)}
+        histograms: dict[str, HistogramValue] = {}
+        families: list[tuple[str, MetricFamily]] = []
         if self._gc is not None:
             try:
-                self._gc.install()  # idempotent: pauses are timed from the first sample on
-                self._gc.collect_into(values)
+                families += [("gc", f) for f in gc_families(self._gc.statistics())]
             except Exception as exc:
                 failures["source:gc"] = _describe(exc)
-        for loop_probe in list(self._loops.values()):
+        for loop_probe in loops:
             if loop_probe.closed:
                 logger.info("event loop %r is closed; no longer watched", loop_probe.name)
-                self._loops.pop(id(loop_probe.loop), None)
+                with self._lock:
+                    self._loops.pop(id(loop_probe.loop), None)
                 continue
             try:
                 loop_probe.collect_into(values)
             except Exception as exc:
                 failures[f"source:loop:{loop_probe.name}"] = _describe(exc)
+        for name, reader in sources:
+            try:
+                families += [(name, f) for f in reader()]
+            except Exception as exc:  # one broken source degrades only itself
+                failures[f"source:{name}"] = _describe(exc)
+        self._flatten(families, values, histograms, failures)
+        return values, histograms, failures
+
+    def _flatten(
+        self,
+        families: Sequence[tuple[str, MetricFamily]],
+        values: dict[str, float],
+        histograms: dict[str, HistogramValue],
+        failures: dict[str, str],
+    ) -> None:
+        """Families -> values by series key (histograms also as ``_count``/``_sum``)."""
+        with self._lock:
+            known = set(self._registry)
+        fresh: list[tuple[str, SeriesInfo]] = []
+        for source, family in families:
+            for labels, value in family.values:
+                key = sample_key(family.name, labels)
+                if key in values or key in histograms:
+                    self._note_duplicate(key, source)
+                    continue
+                if isinstance(value, HistogramValue):
+                    histograms[key] = value
+                    parts = (("_count", float(value.count)), ("_sum", float(value.sum)))
+                    for suffix, number in parts:
+                        part = sample_key(family.name + suffix, labels)
+                        values[part] = number
+                        if part not in known:
+                            fresh.append(
+                                (
+                                    part,
+                                    SeriesInfo(
+                                        family.name + suffix,
+                                        labels,
+                                        "counter",
+                                        family.help,
+                                        histogram=key,
+                                    ),
+                                )
+                            )
+                    info = SeriesInfo(family.name, labels, "histogram", family.help)
+                else:
+                    try:
+                        values[key] = float(value)
+                    except (TypeError, ValueError):
+                        failures[f"source:{source}:{family.name}"] = f"not a number: {value!r}"
+                        continue
+                    help_ = family.help or _builtin_help(family.name)
+                    info = SeriesInfo(family.name, labels, family.kind, help_)
+                if key not in known:
+                    fresh.append((key, info))
+        if fresh:
+            with self._lock:
+                for key, info in fresh:
+                    if key not in self._registry:
+                        self._register(key, info)
+
+    def _record_locked(
+        self,
+        values: dict[str, float],
+        histograms: dict[str, HistogramValue],
+        failures: dict[str, str],
+        cpu_start: float,
+    ) -> Snapshot:
+        now = self._clock()
+        wall = self._wall()
         registry = self._registry
-        if not registry.keys() >= values.keys():  # a set comparison in C: cheap when all known
-            for key in values:
-                if key not in registry:
-                    self._register_probe_key(key)
-        for name, source in self._sources.items():
-            fast = getattr(source, "metric_values", None)
-            if fast is not None:
-                self._collect_values(name, source, fast, values, failures)
-            else:
-                self._collect_samples(name, source, values, failures)
-        # the monitor's own figures
+        for key in values.keys() - registry.keys():
+            self._register_probe_key(key)
         self._seq += 1
         up = getattr(self._probe, "process_alive", None)
         own: dict[str, float] = {
@@ -567,15 +669,17 @@ class ResourceMonitor:
         if self._seq > 1:
             own["aimax_monitor_sample_cpu_seconds"] = self._cpu_last
             own["aimax_monitor_cpu_seconds_total"] = self._cpu_total
-        for metric in failures:
-            own[sample_key("aimax_monitor_degraded", {"metric": metric})] = 1.0
-        firing = self._engine.firing_counts()
-        for severity, key in _FIRING_KEYS.items():
-            own[key] = float(firing.get(severity, 0))
-        if not registry.keys() >= own.keys():
-            for key in own:
-                if key not in registry:
-                    self._register_probe_key(key)
+        labelled: list[tuple[str, Mapping[str, str], float]] = [
+            ("aimax_monitor_degraded", {"metric": metric}, 1.0) for metric in failures
+        ]
+        labelled += self._firing_locked()
+        for name, labels, value in labelled:
+            key = sample_key(name, labels)
+            own[key] = value
+            if key not in registry:
+                self._register(key, SeriesInfo(name, labels, "gauge", _builtin_help(name)))
+        for key in own.keys() - registry.keys():
+            self._register_probe_key(key)
         values.update(own)
         refused = self._history.record(now, values)
         if refused and not self._refused_logged:
@@ -591,7 +695,7 @@ class ResourceMonitor:
         self._cpu_last = cpu
         self._cpu_total += cpu
         if self._first_time is None:
-            self._first_time = time.monotonic()
+            self._first_time = now
         if len(registry) > 2 * self._history.config.max_series:
             self._prune_registry()
         snapshot = Snapshot(
@@ -602,103 +706,44 @@ class ResourceMonitor:
             failures=MappingProxyType(failures),
             cpu_seconds=cpu,
             events=tuple(events),
+            histograms=MappingProxyType(histograms),
         )
         self._last = snapshot
         return snapshot
 
-    def _collect_values(
-        self,
-        name: str,
-        source: MetricsSource,
-        read: Callable[[], Mapping[str, float]],
-        values: dict[str, float],
-        failures: dict[str, str],
-    ) -> None:
-        """The fast path: a mapping of series key -> value, merged with C loops."""
-        try:
-            got = read()
-            if not self._registry.keys() >= got.keys():
-                # a series never seen: learn names, labels, kinds and help from the samples
-                self._collect_samples(name, source, {}, {}, register_only=True)
-                for key in got.keys() - self._registry.keys():  # not described there
-                    self._register_probe_key(key)
-            if not set(map(type, got.values())) <= _FLOAT_ONLY:  # a C pass; usually floats
-                got = dict(zip(got.keys(), map(float, got.values()), strict=True))
-        except (TypeError, ValueError):  # a value that is not a number: find and name it
-            self._collect_samples(name, source, values, failures)
-            return
-        except Exception as exc:  # one broken source degrades only itself
-            failures[f"source:{name}"] = _describe(exc)
-            return
-        if values.keys().isdisjoint(got.keys()):
-            values.update(got)
-            return
-        # the first source of a key wins: merge all, then put the earlier values back
-        kept = {key: values[key] for key in got.keys() & values.keys()}
-        values.update(got)
-        values.update(kept)
-        for key in kept:
-            self._note_duplicate(key, name)
-
-    def _collect_samples(
-        self,
-        name: str,
-        source: MetricsSource,
-        values: dict[str, float],
-        failures: dict[str, str],
-        *,
-        register_only: bool = False,
-    ) -> None:
-        """The general path: one :class:`MetricSample` per series."""
-        registry = self._registry
-        try:
-            samples = source.metric_samples()
-        except Exception as exc:  # one broken source degrades only itself
-            failures[f"source:{name}"] = _describe(exc)
-            return
-        for sample in samples:
-            key = sample_key(sample.name, sample.labels)
-            if key not in registry:
-                builtin = BUILTIN_METRICS.get(sample.name)
-                help_ = sample.help or (builtin.help if builtin is not None else "")
-                self._register(key, sample.name, sample.labels, sample.kind, help_)
-            if register_only:
-                continue
-            if key in values:
-                self._note_duplicate(key, name)
-                continue
-            try:
-                value = float(sample.value)
-            except (TypeError, ValueError):
-                failures[f"source:{name}:{sample.name}"] = f"not a number: {sample.value!r}"
-                continue
-            values[key] = value
+    def _firing_locked(self) -> list[tuple[str, Mapping[str, str], float]]:
+        """``aimax_monitor_alerts_firing{alertname, severity}``: alerts firing per rule."""
+        counts = {(rule.name, rule.severity): 0 for rule in self._engine.rules}
+        for alert in self._engine.active():
+            counts[(alert.rule.name, alert.rule.severity)] += 1
+        return [
+            (_FIRING, {"alertname": name, "severity": severity}, float(n))
+            for (name, severity), n in counts.items()
+        ]
 
     def _note_duplicate(self, key: str, source: str) -> None:
         if key not in self._duplicates_logged:
             self._duplicates_logged.add(key)
-            logger.info("series %s from source %r duplicates another; kept the first", key, source)
+            logger.warning(
+                "series %s from source %r duplicates another; kept the first", key, source
+            )
 
     def _register_probe_key(self, key: str) -> None:
         labelled = SERIES_LABELS.get(key)
-        if labelled is not None:
-            name, labels = labelled
-        else:
-            name, labels = parse_key(key)
+        name, labels = labelled if labelled is not None else (key, _EMPTY)
         info = BUILTIN_METRICS.get(name)
-        kind: MetricKind = info.kind if info is not None else "gauge"
-        self._register(key, name, labels, kind, info.help if info is not None else "")
+        kind: FamilyKind = info.kind if info is not None else "gauge"
+        self._register(key, SeriesInfo(name, labels, kind, info.help if info is not None else ""))
 
-    def _register(
-        self, key: str, name: str, labels: Mapping[str, str], kind: MetricKind, help_: str
-    ) -> None:
-        frozen = MappingProxyType(dict(labels)) if labels else _EMPTY
-        self._registry[key] = SeriesInfo(name, frozen, kind, help_)
-        self._by_name.setdefault(name, []).append((key, frozen))
-        self._known_names.add(name)
+    def _register(self, key: str, info: SeriesInfo) -> None:
+        frozen = MappingProxyType(dict(info.labels)) if info.labels else _EMPTY
+        info = replace(info, labels=frozen)
+        self._registry[key] = info
+        self._by_name.setdefault(info.name, []).append((key, frozen))
+        self._known_names.add(info.name)
 
     def _prune_registry(self) -> None:
-        keep = set(self._history.keys())
+        keep = set(self._history.keys()) | set(self._last.histograms if self._last else ())
         for key in [k for k in self._registry if k not in keep]:
             info = self._registry.pop(key)
             series = self._by_name.get(info.name, [])
@@ -858,7 +903,7 @@ class ResourceMonitor:
         """The monitor's state and its own cost."""
         with self._lock:
             samples = self._seq
-            elapsed = time.monotonic() - self._first_time if self._first_time is not None else 0.0
+            elapsed = self._clock() - self._first_time if self._first_time is not None else 0.0
             return MonitorStatistics(
                 running=self.running,
                 interval=self.interval,
@@ -893,15 +938,8 @@ class ResourceMonitor:
             MetricSample("aimax_monitor_degraded_metrics", float(len(s.degraded))),
         ]
         with self._lock:
-            counts = self._engine.firing_counts()
-        for severity in ("info", "warning", "critical"):
-            samples.append(
-                MetricSample(
-                    "aimax_monitor_alerts_firing",
-                    float(counts.get(severity, 0)),
-                    {"severity": severity},
-                )
-            )
+            firing = self._firing_locked()
+        samples += [MetricSample(name, value, labels) for name, labels, value in firing]
         return samples
 
     def __repr__(self) -> str:
@@ -914,7 +952,9 @@ class ResourceMonitor:
         )
 
 
-_FLOAT_ONLY = frozenset({float})
+def _builtin_help(name: str) -> str:
+    info = BUILTIN_METRICS.get(name)
+    return info.help if info is not None else ""
 
 
 def _reading_ok(values: Mapping[str, float]) -> bool:

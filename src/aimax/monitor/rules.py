@@ -13,16 +13,16 @@ Prometheus-style: each series has its own state ``ok -> pending -> firing -> ok`
 
 The engine has no clock, thread or I/O: the caller passes ``now``.
 
-    >>> rule = AlertRule(name="hot", metric="aimax_process_cpu_percent", comparison=">",
-    ...                  threshold=90, for_=10, clear=70)
+    >>> rule = AlertRule(name="hot", metric="aimax_process_cpu_ratio", comparison=">",
+    ...                  threshold=0.9, for_=10, clear=0.7)
     >>> engine = RuleEngine([rule])
-    >>> engine.evaluate(0.0, {"aimax_process_cpu_percent": 95.0})
+    >>> engine.evaluate(0.0, {"aimax_process_cpu_ratio": 0.95})
     []
-    >>> [e.kind for e in engine.evaluate(10.0, {"aimax_process_cpu_percent": 95.0})]
+    >>> [e.kind for e in engine.evaluate(10.0, {"aimax_process_cpu_ratio": 0.95})]
     ['firing']
-    >>> engine.evaluate(11.0, {"aimax_process_cpu_percent": 80.0})  # above clear: still firing
+    >>> engine.evaluate(11.0, {"aimax_process_cpu_ratio": 0.8})  # above clear: still firing
     []
-    >>> [e.kind for e in engine.evaluate(12.0, {"aimax_process_cpu_percent": 60.0})]
+    >>> [e.kind for e in engine.evaluate(12.0, {"aimax_process_cpu_ratio": 0.6})]
     ['resolved']
 """
 
@@ -440,7 +440,7 @@ _MIB = 1024 * 1024
 def default_rules(
     *,
     rss_budget: int | None = None,
-    cpu_percent: float = 90.0,
+    cpu_ratio: float = 0.9,
     rss_growth_per_hour: float = 64 * _MIB,
     loop_lag: float | timedelta = 0.25,
     limiter_ratio: float = 0.9,
@@ -448,8 +448,8 @@ def default_rules(
 ) -> list[AlertRule]:
     """Rules that make sense for a trading bot (every threshold adjustable).
 
-    * ``cpu_saturation``: process CPU >= ``cpu_percent`` % of one core for 1 min
-      (CPython runs Python code on one core at a time); clears below 70 %.
+    * ``cpu_saturation``: process CPU >= ``cpu_ratio`` of one core for 1 min
+      (CPython runs Python code on one core at a time); clears below 0.7.
     * ``rss_near_budget``: RSS >= 90 % of ``rss_budget`` for 30 s, clears below 80 %;
       without a budget: RSS >= 80 % of physical memory, clears below 70 %.
     * ``rss_growing``: RSS trend over 30 min above ``rss_growth_per_hour`` for 10 min;
@@ -493,10 +493,10 @@ def default_rules(
     return [
         AlertRule(
             name="cpu_saturation",
-            metric="aimax_process_cpu_percent",
+            metric="aimax_process_cpu_ratio",
             comparison=">=",
-            threshold=cpu_percent,
-            clear=min(cpu_percent, 70.0),
+            threshold=cpu_ratio,
+            clear=min(cpu_ratio, 0.7),
             for_=60,
             cooldown=300,
             severity="warning",

@@ -25,7 +25,7 @@ from aimax.pools.policies import (
     Wait,
     parse_policy,
 )
-from aimax.pools.pool import PoolCounters, ResizablePool
+from aimax.pools.pool import ResizablePool
 from aimax.pools.stats import (
     LatencySummary,
     ManagerStatistics,
@@ -46,7 +46,6 @@ __all__ = [
     "ManagerStatistics",
     "Observation",
     "PoolConfig",
-    "PoolCounters",
     "PoolShutdown",
     "PoolStatistics",
     "Reject",

@@ -27,11 +27,10 @@ from types import MappingProxyType, TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
 from aimax._clock import Clock, monotonic
-from aimax._metrics import MetricSample, samples_of
 from aimax.errors import ConfigurationError, PoolClosed
 from aimax.pools.autoscaler import ConcurrencyController, Observation, ScalingDecision
 from aimax.pools.config import DEFAULT_POOL_CONFIGS, PoolConfig
-from aimax.pools.pool import _INFO, ResizablePool
+from aimax.pools.pool import ResizablePool
 from aimax.pools.stats import ManagerStatistics, PoolShutdown, PoolStatistics, ShutdownReport
 
 __all__ = ["ThreadPoolManager"]
@@ -209,17 +208,6 @@ class ThreadPoolManager:
         """Every created pool's statistics and the manager's state."""
         return ManagerStatistics(pools=MappingProxyType(self.get_pool_stats()), closed=self._closed)
 
-    def metric_samples(self) -> list[MetricSample]:
-        """Every created pool's figures (``aimax_pool_*{pool=...}``) for the monitor."""
-        return samples_of(self.metric_values(), _INFO)
-
-    def metric_values(self) -> dict[str, float]:
-        """The figures of :meth:`metric_samples` by series key, without sample objects."""
-        out: dict[str, float] = {}
-        for pool in list(self._pools.values()):
-            out.update(pool.metric_values())
-        return out
-
     # ----------------------------------------------------------------- autoscaling
 
     def report_loss(self, pool: str, reason: str = "loss") -> None:
@@ -249,7 +237,7 @@ class ThreadPoolManager:
             pool = self._pools[name]
             if pool.closed:
                 continue
-            c = pool.counters()
+            c = pool.statistics()
             seen = controller.decision_count
             with self._lock:
                 limit = controller.update(
@@ -258,7 +246,7 @@ class ThreadPoolManager:
                         submitted=c.submitted,
                         finished=c.finished,
                         failed=c.failed,
-                        run_seconds=c.run_seconds,
+                        run_seconds=c.run_time.sum,
                         queued=c.queued,
                         active=c.active,
                     ),
@@ -334,7 +322,7 @@ class ThreadPoolManager:
 
     def __repr__(self) -> str:
         parts = ", ".join(
-            f"{name}: {pool.size}/{pool.target} q={pool.counters().queued}"
+            f"{name}: {pool.size}/{pool.target} q={pool.statistics().queued}"
             for name, pool in list(self._pools.items())
         )
         state = " closed" if self._closed else ""

@@ -11,13 +11,10 @@ the pool when one is cancelled), so ``result()``, ``add_done_callback``,
     ...     pool.submit(pow, 2, 10).result()
     1024
 
-The hot path is kept as lean as the standard executor's: a submit is one lock, one
-tuple and one put on a C ``SimpleQueue``; a worker keeps its own counters and a list
-of packed latency buckets (written by it alone), and touches the shared lock only
-when it goes idle, retires, or every few hundred tasks to fold that list into the
-pool's histograms. Reading statistics folds what is left (counted in C), and the
-histograms keep their percentiles up to date, so a monitor polling every second
-pays for what happened since its last look, not for the pool's size or age.
+A submit is one lock, one tuple and one put on a ``SimpleQueue``. A worker takes the
+pool's lock when a task starts (to count it active) and when it ends, to count it
+and record its queue wait and run time in the pool's two log-linear histograms.
+Every counter lives under that one lock; percentiles are computed when read.
 """
 
 from __future__ import annotations
@@ -25,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import functools
 import logging
 import math
 import threading
@@ -36,24 +32,21 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from queue import Empty, SimpleQueue
 from types import TracebackType
-from typing import Any, NamedTuple, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
-from aimax._metrics import MetricKind, MetricSample, sample_key, samples_of
 from aimax.errors import ConfigurationError, PoolClosed, PoolFull
-from aimax.pools import _histogram
+from aimax.pools._histogram import LogLinearHistogram
 from aimax.pools.config import PoolConfig
 from aimax.pools.policies import Reject, RunInCaller, Wait
 from aimax.pools.stats import LatencySummary, PoolShutdown, PoolStatistics, TaskRef
 
-__all__ = ["PoolCounters", "ResizablePool"]
+__all__ = ["ResizablePool"]
 
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_now_ns = time.perf_counter_ns
-_FOLD = 256  # a worker folds its packed latency buckets into the pool's every _FOLD tasks
 _PENDING = "PENDING"
 
 # (future, fn, args, kwargs, submitted at [ns]); None is a wake-up sentinel.
@@ -108,53 +101,13 @@ class _PoolFuture(Future[Any]):
 
 
 class _Worker:
-    """One worker's own counters: written by its thread only, read by statistics."""
+    """One worker thread and the task it runs now (``current``, set under the pool's lock)."""
 
-    __slots__ = (
-        "completed",
-        "current",
-        "failed",
-        "pending",
-        "run_ns",
-        "thread",
-        "wait_ns",
-    )
+    __slots__ = ("current", "thread")
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None
         self.current: _Item | None = None
-        self.completed = 0
-        self.failed = 0
-        self.wait_ns = 0
-        self.run_ns = 0
-        # (wait bucket << PACK_BITS | run bucket) per finished task, until folded into
-        # the pool's histograms (by this worker every _FOLD tasks, or by a reader)
-        self.pending: list[int] = []
-
-
-class PoolCounters:
-    """Cumulative scalar counters of a pool, cheap to read (for the autoscaler)."""
-
-    __slots__ = ("active", "failed", "finished", "queued", "run_seconds", "size", "submitted")
-
-    def __init__(
-        self,
-        *,
-        submitted: int,
-        finished: int,
-        failed: int,
-        run_seconds: float,
-        queued: int,
-        active: int,
-        size: int,
-    ) -> None:
-        self.submitted = submitted
-        self.finished = finished
-        self.failed = failed
-        self.run_seconds = run_seconds
-        self.queued = queued
-        self.active = active
-        self.size = size
 
 
 class _Expired:
@@ -185,7 +138,13 @@ class ResizablePool:
         True
     """
 
-    def __init__(self, name: str, config: PoolConfig | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: PoolConfig | None = None,
+        *,
+        clock_ns: Callable[[], int] = time.perf_counter_ns,
+    ) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"pool name must be a non-empty string, got {name!r}")
         config = PoolConfig() if config is None else config
@@ -199,6 +158,9 @@ class ResizablePool:
         self._capacity = config.queue_size
         self._keep_alive = config.keep_alive_seconds
         self._prefix = config.thread_name_prefix or f"aimax-pool-{name}"
+        if not callable(clock_ns):
+            raise ConfigurationError(f"clock_ns must be callable, got {clock_ns!r}")
+        self._now_ns = clock_ns
 
         self._lock = threading.Lock()
         self._space = threading.Condition(self._lock)
@@ -221,17 +183,16 @@ class ResizablePool:
         self._threads: set[threading.Thread] = set()
         self._serial = 0
 
-        # counters guarded by the lock
+        # every counter and both histograms are guarded by the lock
         self._submitted = 0
         self._rejected = 0
         self._cancelled = 0
         self._caller_runs = 0
-        self._caller_active = 0
-        # folded from retired workers and caller-run tasks, guarded by the lock
-        self._done = _Worker()
-        # every task's latency buckets once folded from the workers, guarded by the lock
-        self._wait_hist = _histogram.Histogram()
-        self._run_hist = _histogram.Histogram()
+        self._active = 0  # running now, in a worker or in a caller
+        self._completed = 0
+        self._failed = 0
+        self._wait_hist = LogLinearHistogram()
+        self._run_hist = LogLinearHistogram()
 
         self._future_cls: type[Future[Any]] = type(
             f"{type(self).__name__}Future", (_PoolFuture,), {"_aimax_pool": self}
@@ -280,7 +241,7 @@ class ResizablePool:
         on a block that timed out; under caller-runs the returned future is done).
         """
         future: Future[T] = self._future_cls()
-        item = (future, fn, args, kwargs, _now_ns())
+        item = (future, fn, args, kwargs, self._now_ns())
         spawn = caller = False
         with self._lock:
             if self._closed:
@@ -296,7 +257,7 @@ class ResizablePool:
                     spawn = self._wait_and_put_locked(item, verdict.timeout)
                 elif isinstance(verdict, RunInCaller):
                     self._caller_runs += 1
-                    self._caller_active += 1
+                    self._active += 1
                     caller = True
                 else:
                     self._rejected += 1
@@ -337,7 +298,7 @@ class ResizablePool:
 
     def _run_in_caller(self, item: _Item) -> None:
         future, fn, args, kwargs, submitted = item
-        start = _now_ns()
+        start = self._now_ns()
         running = future.set_running_or_notify_cancel()
         result: Any = None
         error: BaseException | None = None
@@ -346,22 +307,26 @@ class ResizablePool:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
                 error = exc
-        end = _now_ns()
-        done = self._done
-        with self._lock:  # counted before the future completes, as on the workers
-            self._caller_active -= 1
-            if error is not None:
-                done.failed += 1
-            else:
-                done.completed += 1
-            done.wait_ns += start - submitted
-            done.run_ns += end - start
-            self._wait_hist.add(_histogram.bucket(start - submitted))
-            self._run_hist.add(_histogram.bucket(end - start))
+        self._finished(submitted, start, self._now_ns(), failed=error is not None)
         if error is not None:
             future.set_exception(error)
         elif running:
             future.set_result(result)
+
+    def _finished(
+        self, submitted: int, start: int, end: int, *, failed: bool, worker: _Worker | None = None
+    ) -> None:
+        """Count a task that ran and record its two durations (before its future completes)."""
+        with self._lock:
+            if worker is not None:
+                worker.current = None
+            self._active -= 1
+            if failed:
+                self._failed += 1
+            else:
+                self._completed += 1
+            self._wait_hist.record(start - submitted)
+            self._run_hist.record(end - start)
 
     async def submit_async(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Like :meth:`submit`, but waits for room without blocking the event loop.
@@ -371,7 +336,7 @@ class ResizablePool:
         "reject" raises :class:`~aimax.errors.PoolFull`.
         """
         future: Future[T] = self._future_cls()
-        item = (future, fn, args, kwargs, _now_ns())
+        item = (future, fn, args, kwargs, self._now_ns())
         loop = asyncio.get_running_loop()
         counted = False
         deadline: float | None = None
@@ -455,20 +420,6 @@ class ResizablePool:
     def _retire_locked(self, worker: _Worker) -> None:
         self._size -= 1
         self._workers.discard(worker)
-        done = self._done
-        done.completed += worker.completed
-        done.failed += worker.failed
-        done.wait_ns += worker.wait_ns
-        done.run_ns += worker.run_ns
-        self._fold_locked(worker)
-
-    def _fold_locked(self, worker: _Worker) -> None:
-        """Move a worker's pending latency buckets into the pool's histograms."""
-        _histogram.drain(worker.pending, self._wait_hist, self._run_hist)
-
-    def _fold(self, worker: _Worker) -> None:
-        with self._lock:
-            self._fold_locked(worker)
 
     def _wake_locked(self, workers: int) -> None:
         """Make sure ``workers`` wake-up sentinels are in the queue (lock held)."""
@@ -479,120 +430,91 @@ class ResizablePool:
 
     def _wake_space_waiter(self) -> None:
         with self._lock:
-            self._space.notify()
-            waiters, self._async_waiters = self._async_waiters, []
-            self._blocked -= len(waiters)
-        for loop, waiter in waiters:
-            with contextlib.suppress(RuntimeError):  # that loop is closed: its waiter is gone
-                loop.call_soon_threadsafe(_set_done, waiter)
+            waiters = self._take_space_waiters_locked()
+        _release(waiters)
+
+    def _take_space_waiters_locked(
+        self,
+    ) -> list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]:
+        """Wake one blocked thread; hand back the coroutines waiting for room (lock held)."""
+        self._space.notify()
+        waiters, self._async_waiters = self._async_waiters, []
+        self._blocked -= len(waiters)
+        return waiters
 
     def _work(self, w: _Worker) -> None:
         lock = self._lock
-        get = self._queue.get
-        qsize = self._qsize
-        now = _now_ns
-        keep_alive = self._keep_alive
         idle = self._idle
-        idle_append = idle.append
-        idle_pop = idle.pop
-        pending = w.pending
-        pending_append = pending.append
         item: _Item | _Expired | None
         try:
             while True:
-                if self._size > self._target:
+                if self._size > self._target:  # a hint, checked again under the lock
                     with lock:
-                        if self._size > self._target:
-                            self._retire_locked(w)
-                            self._wake_locked(min(len(idle), self._size - self._target))
-                            return
-                if qsize() > 0:
-                    try:
-                        item = get(False)
-                    except Empty:
-                        continue
-                else:
-                    # count myself idle first, then look at `closed`: a shutdown sets
-                    # `closed` first, then wakes every idle worker it counts
-                    idle_append(None)
-                    if self._closed:
-                        idle_pop()
-                        with lock:
-                            if self._qsize() - self._ghosts > 0:
-                                continue  # tasks arrived just before the close: run them
-                            self._retire_locked(w)
-                            self._wake_locked(len(idle))  # it may have taken their sentinel
+                        if self._size <= self._target:
+                            continue
+                        self._retire_locked(w)
+                        self._wake_locked(min(len(idle), self._size - self._target))
                         return
-                    try:
-                        item = get(True, keep_alive)
-                    except Empty:
-                        item = _EXPIRED
-                    idle_pop()
-                    if item is _EXPIRED:
-                        with lock:
-                            if self._size > self._min and self._qsize() - self._ghosts <= 0:
-                                self._retire_locked(w)
-                                return
-                        continue
+                # count myself idle first, then look at `closed`: a shutdown sets
+                # `closed` first, then wakes every idle worker it counts
+                idle.append(None)
+                if self._closed and self._queue.empty():
+                    idle.pop()
+                    with lock:
+                        if self._qsize() - self._ghosts > 0:
+                            continue  # tasks arrived just before the close: run them
+                        self._retire_locked(w)
+                        self._wake_locked(len(idle))  # it may have taken their sentinel
+                    return
+                try:
+                    item = self._queue.get(True, self._keep_alive)
+                except Empty:
+                    item = _EXPIRED
+                idle.pop()
+                if item is _EXPIRED:
+                    with lock:
+                        if self._size > self._min and self._qsize() - self._ghosts <= 0:
+                            self._retire_locked(w)
+                            return
+                    continue
                 if item is None:  # a wake-up sentinel: re-check shrink / shutdown
                     with lock:
                         self._ghosts -= 1
                         self._sentinels -= 1
                     continue
-                if self._blocked:
-                    self._wake_space_waiter()
-                future = item[0]  # type: ignore[index]
-                w.current = item  # type: ignore[assignment]
-                if not future.set_running_or_notify_cancel():
-                    with lock:
-                        self._ghosts -= 1  # it was counted as cancelled when cancelled
-                    w.current = item = future = None
-                    continue
-                _, fn, args, kwargs, submitted = item  # type: ignore[misc]
-                start = now()
-                try:
-                    result = fn(*args, **kwargs)
-                except BaseException as exc:
-                    end = now()
-                    error: BaseException | None = exc
-                else:
-                    end = now()
-                    error = None
-                # the task is counted before its future completes: whoever sees the
-                # result also sees it in the statistics
-                # _histogram.pack(wait, run), inlined: the buckets of both durations
-                ns = start - submitted
-                w.wait_ns += ns
-                if ns < 32:
-                    packed = max(ns, 0) << 10
-                else:
-                    bits = ns.bit_length()
-                    packed = ((bits << 4) | ((ns >> (bits - 5)) & 15) if bits <= 48 else 783) << 10
-                ns = end - start
-                w.run_ns += ns
-                if ns < 32:
-                    packed |= max(ns, 0)
-                else:
-                    bits = ns.bit_length()
-                    packed |= (bits << 4) | ((ns >> (bits - 5)) & 15) if bits <= 48 else 783
-                pending_append(packed)
-                if len(pending) >= _FOLD:
-                    self._fold(w)
-                if error is None:
-                    w.completed += 1
-                    w.current = item = fn = args = kwargs = None
-                    future.set_result(result)
-                else:
-                    w.failed += 1
-                    w.current = item = fn = args = kwargs = None
-                    future.set_exception(error)
-                result = error = future = None
+                assert not isinstance(item, _Expired)
+                self._run_task(w, item)
+                item = None
         except BaseException:  # pragma: no cover - only if the bookkeeping itself breaks
             log.exception("worker of pool %s died", self._name)
             with lock:
                 if w in self._workers:
                     self._retire_locked(w)
             raise
+
+    def _run_task(self, w: _Worker, item: _Item) -> None:
+        """Run one task taken from the queue and count it (a cancelled one is a ghost)."""
+        future, fn, args, kwargs, submitted = item
+        if not future.set_running_or_notify_cancel():
+            with self._lock:
+                self._ghosts -= 1  # it was counted as cancelled when cancelled
+            return
+        start = self._now_ns()
+        with self._lock:
+            self._active += 1
+            w.current = item
+            waiters = self._take_space_waiters_locked() if self._blocked else []
+        _release(waiters)  # a slot in the queue just freed up
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            # counted before its future completes: whoever sees the result sees the count
+            self._finished(submitted, start, self._now_ns(), failed=True, worker=w)
+            future.set_exception(exc)
+            del exc
+        else:
+            self._finished(submitted, start, self._now_ns(), failed=False, worker=w)
+            future.set_result(result)
 
     def _note_cancel(self) -> None:
         """A pending future of this pool was cancelled (it stays in the queue as a ghost)."""
@@ -633,122 +555,36 @@ class ResizablePool:
 
     # ------------------------------------------------------------------ statistics
 
-    def counters(self) -> PoolCounters:
-        """Cumulative scalar counters (no percentiles): cheap enough to poll often."""
-        with self._lock:
-            workers = list(self._workers)
-            done = self._done
-            finished = done.completed + done.failed
-            failed = done.failed
-            run_ns = done.run_ns
-            submitted = self._submitted
-            queued = self._qsize() - self._ghosts
-            active = self._caller_active
-            size = self._size
-        for w in workers:
-            finished += w.completed + w.failed
-            failed += w.failed
-            run_ns += w.run_ns
-            if w.current is not None:
-                active += 1
-        return PoolCounters(
-            submitted=submitted,
-            finished=finished,
-            failed=failed,
-            run_seconds=run_ns / 1e9,
-            queued=max(0, queued),
-            active=active,
-            size=size,
-        )
-
-    def _figures(self) -> _Figures:
-        """Every figure of :meth:`statistics`, as plain numbers (cheap to build)."""
-        with self._lock:
-            workers = list(self._workers)
-            _histogram.drain_all([w.pending for w in workers], self._wait_hist, self._run_hist)
-            measured = self._wait_hist.total
-            wait_pct = self._wait_hist.quantiles()
-            run_pct = self._run_hist.quantiles()
-            done = self._done
-            completed, failed = done.completed, done.failed
-            wait_ns, run_ns = done.wait_ns, done.run_ns
-            submitted, rejected, cancelled = self._submitted, self._rejected, self._cancelled
-            caller_runs, active = self._caller_runs, self._caller_active
-            queued = max(0, self._qsize() - self._ghosts)
-            size, target, peak, closed = self._size, self._target, self._peak, self._closed
-        for w in workers:
-            if w.current is not None:
-                active += 1
-            completed += w.completed
-            failed += w.failed
-            wait_ns += w.wait_ns
-            run_ns += w.run_ns
-        return _Figures(
-            submitted,
-            completed,
-            failed,
-            cancelled,
-            rejected,
-            caller_runs,
-            active,
-            queued,
-            size,
-            target,
-            peak,
-            closed,
-            measured,
-            wait_ns,
-            run_ns,
-            wait_pct,
-            run_pct,
-        )
-
     def statistics(self) -> PoolStatistics:
-        """A frozen snapshot of the pool's counts, sizes and latency percentiles."""
-        f = self._figures()
-        return PoolStatistics(
-            name=self._name,
-            submitted=f.submitted,
-            completed=f.completed,
-            failed=f.failed,
-            cancelled=f.cancelled,
-            rejected=f.rejected,
-            caller_runs=f.caller_runs,
-            active=f.active,
-            queued=f.queued,
-            size=f.size,
-            target=f.target,
-            min_size=self._min,
-            max_size=self._max,
-            peak_size=f.peak,
-            queue_capacity=self._capacity,
-            policy=self._policy.name,
-            closed=f.closed,
-            queue_wait=_summary(f.measured, f.wait_pct, f.wait_ns),
-            run_time=_summary(f.measured, f.run_pct, f.run_ns),
-        )
+        """A frozen snapshot of the pool's counts, sizes and latency distributions.
 
-    def metric_samples(self) -> list[MetricSample]:
-        """This pool's figures under the names the monitor expects."""
-        return samples_of(self.metric_values(), _INFO)
-
-    def metric_values(self) -> dict[str, float]:
-        """The figures of :meth:`metric_samples` by series key, without sample objects."""
-        f = self._figures()
-        k = _keys(self._name)
-        out = {
-            k[0]: float(f.size),
-            k[1]: float(f.active),
-            k[2]: float(f.queued),
-            k[3]: float(f.completed),
-            k[4]: float(f.failed),
-            k[5]: float(f.rejected),
-        }
-        if f.measured:  # tasks measured: the same divisions as _summary's
-            wait, run = f.wait_pct, f.run_pct
-            out[k[6]], out[k[7]], out[k[8]] = wait[0] / 1e9, wait[1] / 1e9, wait[2] / 1e9
-            out[k[9]], out[k[10]], out[k[11]] = run[0] / 1e9, run[1] / 1e9, run[2] / 1e9
-        return out
+        The counts are read under the pool's lock; the percentiles are computed from
+        the two histograms now.
+        """
+        with self._lock:
+            queue_wait = LatencySummary.of(self._wait_hist)
+            run_time = LatencySummary.of(self._run_hist)
+            return PoolStatistics(
+                name=self._name,
+                submitted=self._submitted,
+                completed=self._completed,
+                failed=self._failed,
+                cancelled=self._cancelled,
+                rejected=self._rejected,
+                caller_runs=self._caller_runs,
+                active=self._active,
+                queued=max(0, self._qsize() - self._ghosts),
+                size=self._size,
+                target=self._target,
+                min_size=self._min,
+                max_size=self._max,
+                peak_size=self._peak,
+                queue_capacity=self._capacity,
+                policy=self._policy.name,
+                closed=self._closed,
+                queue_wait=queue_wait,
+                run_time=run_time,
+            )
 
     # -------------------------------------------------------------------- shutdown
 
@@ -781,7 +617,7 @@ class ResizablePool:
 
     def _begin_shutdown(self, *, drain: bool) -> tuple[bool, int, list[TaskRef]]:
         """Close to new tasks, wake everyone; cancel the queue unless draining."""
-        before = self.counters().finished
+        before = self._finished_count()
         with self._lock:
             already = self._closed
             self._closed = True
@@ -815,7 +651,7 @@ class ResizablePool:
             queued = max(0, self._qsize() - self._ghosts)
         report = PoolShutdown(
             pool=self._name,
-            drained=self.counters().finished - before,
+            drained=self._finished_count() - before,
             cancelled=tuple(cancelled),
             still_running=tuple(TaskRef(self._name, _task_name(i[1]), i[0]) for i in running),
             still_queued=queued,
@@ -831,6 +667,10 @@ class ResizablePool:
                 len(running),
             )
         return report
+
+    def _finished_count(self) -> int:
+        with self._lock:
+            return self._completed + self._failed
 
     def _cancel_queued(self) -> list[TaskRef]:
         refs: list[TaskRef] = []
@@ -901,56 +741,8 @@ def _set_done(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-class _Figures(NamedTuple):
-    """Every figure of a pool at one instant, as plain numbers (cheap to build)."""
-
-    submitted: int
-    completed: int
-    failed: int
-    cancelled: int
-    rejected: int
-    caller_runs: int
-    active: int
-    queued: int
-    size: int
-    target: int
-    peak: int
-    closed: bool
-    measured: int  # tasks whose latencies are in the histograms
-    wait_ns: int
-    run_ns: int
-    wait_pct: list[float]  # p50, p95, p99 in ns
-    run_pct: list[float]
-
-
-def _summary(count: int, pct: list[float], total_ns: int) -> LatencySummary:
-    if count == 0:
-        return LatencySummary.empty()
-    p50, p95, p99 = pct
-    return LatencySummary(
-        count=count, mean=total_ns / count / 1e9, p50=p50 / 1e9, p95=p95 / 1e9, p99=p99 / 1e9
-    )
-
-
-_INFO: dict[str, tuple[MetricKind, str]] = {
-    "aimax_pool_size": ("gauge", "live worker threads"),
-    "aimax_pool_active": ("gauge", "tasks running"),
-    "aimax_pool_queued": ("gauge", "tasks queued"),
-    "aimax_pool_completed_total": ("counter", "tasks done"),
-    "aimax_pool_failed_total": ("counter", "tasks that raised"),
-    "aimax_pool_rejected_total": ("counter", "tasks refused"),
-    "aimax_pool_queue_wait_seconds": ("gauge", "time tasks waited in the queue, by quantile"),
-    "aimax_pool_run_seconds": ("gauge", "time tasks ran, by quantile"),
-}
-"""Kind and help of every metric a pool reports (:meth:`ResizablePool.metric_values`)."""
-_SCALARS = tuple(_INFO)[:6]
-_LATENCIES = tuple(_INFO)[6:]
-
-
-@functools.lru_cache(maxsize=1024)
-def _keys(pool: str) -> tuple[str, ...]:
-    """One pool's series keys, in ``metric_values``' order (built once per name)."""
-    keys = [sample_key(name, {"pool": pool}) for name in _SCALARS]
-    for name in _LATENCIES:
-        keys += [sample_key(name, {"pool": pool, "quantile": q}) for q in ("0.5", "0.95", "0.99")]
-    return tuple(keys)
+def _release(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]) -> None:
+    """Wake coroutines that waited for room in the queue (outside the pool's lock)."""
+    for loop, waiter in waiters:
+        with contextlib.suppress(RuntimeError):  # that loop is closed: its waiter is gone
+            loop.call_soon_threadsafe(_set_done, waiter)

@@ -17,6 +17,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from aimax._metrics import HistogramValue
+from aimax.pools._histogram import EDGES_NS, LogLinearHistogram
+
 __all__ = [
     "LatencySummary",
     "ManagerStatistics",
@@ -27,20 +30,60 @@ __all__ = [
 ]
 
 
+_QUANTILES = (0.50, 0.95, 0.99)
+_EMPTY_HISTOGRAM = HistogramValue(
+    bounds=tuple(edge / 1e9 for edge in EDGES_NS),
+    cumulative=(0,) * (len(EDGES_NS) + 1),
+    sum=0.0,
+    count=0,
+)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LatencySummary:
-    """Percentiles and mean of a duration, in seconds (NaN when nothing was measured)."""
+    """A duration's distribution, in seconds: percentiles, mean, sum and histogram.
+
+    The percentiles are computed from the log-linear histogram when the summary is
+    built (each within ~3 %); ``histogram`` holds the exact cumulative counts at
+    power-of-four bounds (1.024 us .. 68.7 s) for a Prometheus histogram. The
+    percentiles and mean are NaN when nothing was measured.
+    """
 
     count: int
     mean: float
     p50: float
     p95: float
     p99: float
+    sum: float = 0.0
+    histogram: HistogramValue = field(default=_EMPTY_HISTOGRAM, repr=False)
 
     @classmethod
     def empty(cls) -> LatencySummary:
+        """The summary of nothing measured."""
         nan = float("nan")
         return cls(count=0, mean=nan, p50=nan, p95=nan, p99=nan)
+
+    @classmethod
+    def of(cls, hist: LogLinearHistogram) -> LatencySummary:
+        """The summary of a histogram of nanosecond durations (read under its owner's lock)."""
+        if hist.count == 0:
+            return cls.empty()
+        p50, p95, p99 = (q / 1e9 for q in hist.quantiles(_QUANTILES))
+        total = hist.sum_ns / 1e9
+        return cls(
+            count=hist.count,
+            mean=total / hist.count,
+            p50=p50,
+            p95=p95,
+            p99=p99,
+            sum=total,
+            histogram=HistogramValue(
+                bounds=_EMPTY_HISTOGRAM.bounds,
+                cumulative=hist.cumulative(),
+                sum=total,
+                count=hist.count,
+            ),
+        )
 
     def __repr__(self) -> str:
         if self.count == 0:
