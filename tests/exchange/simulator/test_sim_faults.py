@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
+import time
 
 import httpx
 import pytest
@@ -136,3 +138,81 @@ def test_latency_is_applied(sim: MaxSimulator, http: httpx.Client) -> None:
         assert http.get("/api/v3/timestamp").status_code == 200
     # a lower bound only (never "took < X"): 4 sequential requests, each delayed 50 ms
     assert time.monotonic() - start >= 0.2
+
+
+def _create(signer: Signer, oid: str) -> httpx.Response:
+    return signer.post(
+        ORDER,
+        {
+            "market": "btctwd",
+            "side": "sell",
+            "volume": "0.01",
+            "price": "9999999",
+            "client_oid": oid,
+        },
+    )
+
+
+@pytest.mark.parametrize("fault", ["empty", "truncated", "malformed", "status", "reset"])
+def test_a_fault_after_accept_replaces_the_answer_of_a_created_order(
+    sim: MaxSimulator, signer: Signer, fault: str
+) -> None:
+    endpoint = "POST /api/v3/wallet/{wallet_type}/order"
+    sim.inject(
+        fault, endpoint=endpoint, after_accept=True, status=503 if fault == "status" else None
+    )
+    oid = new_oid()
+    if fault == "reset":
+        with pytest.raises(httpx.TransportError):
+            _create(signer, oid)
+    else:
+        reply = _create(signer, oid)
+        if fault == "empty":
+            assert (reply.status_code, reply.content) == (200, b"")
+        elif fault == "truncated":
+            assert reply.status_code == 200
+            assert reply.content.startswith(b"{")
+            with pytest.raises(json.JSONDecodeError):
+                reply.json()
+        elif fault == "malformed":
+            assert reply.status_code == 200
+            with pytest.raises(json.JSONDecodeError):
+                reply.json()
+        else:
+            assert reply.status_code == 503
+            assert reply.json()["error"]["code"] == 5999
+    found = signer.get("/api/v3/order", {"client_oid": oid})
+    assert found.json()["client_oid"] == oid  # the order exists all the same
+    assert _create(signer, new_oid()).status_code == 200  # the shot was used up
+    stats = sim.stats()
+    assert stats.accepted_then_failed == 1
+    assert stats.orders_created == 2
+
+
+def test_injected_429_and_endpoint_filters(sim: MaxSimulator, signer: Signer) -> None:
+    sim.inject("status", endpoint="GET /api/v3/order", status=429, retry_after=5.0)
+    assert signer.get("/api/v3/wallet/spot/accounts").status_code == 200  # other endpoint
+    refused = signer.get("/api/v3/order", {"client_oid": "x"})
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= int(time.time()) + 4
+    assert signer.get("/api/v3/order", {"client_oid": "x"}).status_code == 404
+    # a refused create does not use up an after-accept shot
+    sim.inject("empty", endpoint="POST /api/v3/wallet/{wallet_type}/order", after_accept=True)
+    too_big = signer.post(
+        ORDER, {"market": "btctwd", "side": "sell", "volume": "100000", "price": "9999999"}
+    )
+    assert too_big.json()["error"]["code"] == 2018
+    assert _create(signer, new_oid()).content == b""
+
+
+def test_inject_validates_its_arguments(sim: MaxSimulator) -> None:
+    with pytest.raises(ConfigurationError, match="fault"):
+        sim.inject("explode")
+    with pytest.raises(ConfigurationError, match="endpoint"):
+        sim.inject("empty", endpoint="GET /api/v3/nothing")
+    with pytest.raises(ConfigurationError, match="status"):
+        sim.inject("status", status=404)
+    with pytest.raises(ConfigurationError, match="count"):
+        sim.inject("hang", count=0)
+    with pytest.raises(ConfigurationError, match="retry_after"):
+        sim.inject("status", status=429, retry_after=-1)
