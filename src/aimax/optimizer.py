@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import math
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Mapping
@@ -572,6 +573,7 @@ class SystemPerformanceOptimizer:
         gc = s.gc
         return MemorySection(
             rss_bytes=s.rss_bytes,
+            peak_rss_bytes=_peak_rss(s.rss_bytes),
             uss_bytes=s.uss_bytes,
             budget_bytes=s.budget_bytes,
             pressure_level=int(s.level),
@@ -595,6 +597,17 @@ class SystemPerformanceOptimizer:
     def actions(self) -> tuple[ActionRow, ...]:
         """The actions taken so far, oldest first."""
         return tuple(self._report.build().actions)
+
+
+def _peak_rss(current: int | None) -> int | None:
+    """This process's peak resident size (``getrusage``), never below ``current``."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return current
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_bytes = peak if sys.platform == "darwin" else peak * 1024  # KiB on Linux
+    return max(peak_bytes, current or 0) or None
 
 
 def _close_at_exit(ref: weakref.WeakMethod[Any]) -> None:

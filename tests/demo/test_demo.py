@@ -52,7 +52,11 @@ def test_run_demo_end_to_end(tmp_path: Path) -> None:
     html = result.html_path.read_text(encoding="utf-8")
     parser = _Tags()
     parser.feed(html)
-    assert parser.tags.count("svg") >= 4
+    assert parser.tags.count("figure") == 4
+    # a short calm run may have no limiter wait at all: that chart is then a sentence
+    assert parser.tags.count("svg") == 4 or (
+        parser.tags.count("svg") == 3 and "every grant was immediate" in html
+    )
     assert "http://" not in html.replace("http://www.w3.org", "")
     assert str(result.html_path) in out.getvalue()
 

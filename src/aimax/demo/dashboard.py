@@ -95,12 +95,12 @@ class Dashboard:
             waits.add_row(name, str(c.grants), _ms(c.wait_p50), _ms(c.wait_p95), _ms(c.wait_p99))
 
         pools = Table(title="thread pools", expand=True)
-        for column in ("pool", "size", "active", "queued", "done", "failed"):
+        for column in ("pool", "size now/max", "active", "queued", "done", "failed"):
             pools.add_column(column, justify="right" if column != "pool" else "left")
         for name, s in sorted(opt.pools.get_pool_stats().items()):
             pools.add_row(
                 name,
-                f"{s.size}/{s.target}",
+                f"{s.size}/{s.max_size}",
                 str(s.active),
                 str(s.queued),
                 str(s.completed),

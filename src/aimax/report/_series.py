@@ -12,14 +12,23 @@ _SUFFIX_UNITS = (
     ("_ratio", "ratio"),
     ("_percent", "%"),
 )
+_NAME_UNITS = {
+    "aimax_pool_size": "threads",
+    "aimax_pool_active": "threads",
+    "aimax_pool_queued": "tasks",
+    "aimax_memory_pressure_level": "level",
+}
 
 
 def unit_for_metric(name: str) -> str:
-    """The unit a Prometheus-style metric name implies (``bytes``, ``s``, ``ratio``, ``%``).
+    """The unit a Prometheus-style metric name implies (``bytes``, ``s``, ``ratio``, ``%``),
+    or a known aimax gauge's (``threads``, ``tasks``); ``""`` if none.
 
     >>> unit_for_metric("aimax_memory_rss_bytes"), unit_for_metric("aimax_pool_size")
-    ('bytes', '')
+    ('bytes', 'threads')
     """
+    if name in _NAME_UNITS:
+        return _NAME_UNITS[name]
     for suffix, unit in _SUFFIX_UNITS:
         if name.endswith(suffix):
             return unit

@@ -112,7 +112,7 @@ class ReportBuilder:
         >>> _ = b.add_action("resize_pool", "queue backed up", details={"pool": "io", "to": 8})
         >>> report = b.build()
         >>> report.duration, report.series[0].unit, report.actions[0].action
-        (10.0, '', 'resize_pool')
+        (10.0, 'threads', 'resize_pool')
     """
 
     def __init__(

@@ -44,6 +44,7 @@ __all__ = [
     "UTILISATION_SERIES",
     "Chart",
     "charts_unavailable",
+    "is_unused_stream_series",
     "render_charts",
     "undrawn_charts",
 ]
@@ -224,9 +225,14 @@ class _Drawer:
     def _xy(self, s: TimeSeries, scale: float = 1.0) -> tuple[list[float], list[float]]:
         return _xy(s, self.origin, self.max_points, scale)
 
-    def _finish(self, fig: Figure, ax: Axes, chart_id: str, hidden: int) -> Chart:
-        ax.set_title(CHART_TITLES[chart_id], loc="left", fontsize=11)
-        note = f"{hidden} more series not drawn" if hidden else None
+    def _finish(
+        self, fig: Figure, chart_id: str, hidden: int, extra_note: str | None = None
+    ) -> Chart:
+        # the title is the figure's caption in the page, not repeated in the picture
+        notes = [f"{hidden} more series not drawn"] if hidden else []
+        if extra_note:
+            notes.append(extra_note)
+        note = "; ".join(notes) or None
         return Chart(
             id=chart_id, title=CHART_TITLES[chart_id], svg=self._svg(fig, chart_id), note=note
         )
@@ -252,23 +258,58 @@ class _Drawer:
                 name = "RSS (MiB)" if len(rss) == 1 else f"RSS (MiB) {_line_label(s, '')}"
                 handles += ax2.plot(x, y, color="tab:orange", linewidth=1.3, label=_label(name))
             ax2.set_ylabel("RSS (MiB)")
-        ax.legend(handles=handles, loc="upper left", fontsize=8)
+            ax2.set_ylim(bottom=0)  # from zero: 49 -> 68 MiB must not read as a leak
+        ax.set_ylim(bottom=0)
+        _legend(ax, handles)
         hidden = max(0, len(cpu) - MAX_LINES) + max(0, len(rss) - MAX_LINES)
-        return self._finish(fig, ax, chart_id, hidden)
+        return self._finish(fig, chart_id, hidden)
 
     def budget(self) -> Chart:
         chart_id = "budget"
-        series = [s for s in self.report.find_series(UTILISATION_SERIES) if s.points]
+        found = [s for s in self.report.find_series(UTILISATION_SERIES) if s.points]
+        series = [s for s in found if not is_unused_stream_series(s)]
         if not series:
             return _no_data(chart_id, f"no {UTILISATION_SERIES} samples")
         fig, ax = self._figure()
         hidden = self._lines(ax, series, "pool", 100.0, steps=False)
         ax.axhline(100.0, color="tab:red", linestyle="--", linewidth=1, label="limit")
+        self._markers(ax)
         ax.set_ylabel("budget used (%)")
         ax.set_xlabel("seconds since start")
         ax.set_ylim(0, max(ax.get_ylim()[1], 105.0))  # the 100 % line always shows
-        ax.legend(loc="lower right", fontsize=8)
-        return self._finish(fig, ax, chart_id, hidden)
+        _legend(ax)
+        unused = len(found) - len(series)
+        note = f"{unused} unused stream pool(s) at 0 % not drawn" if unused else None
+        return self._finish(fig, chart_id, hidden, note)
+
+    def _markers(self, ax: Axes) -> None:
+        """Bans, alerts and pool resizes as vertical lines on the shared time axis."""
+        report = self.report
+        kinds: list[tuple[str, str, str, list[float]]] = [
+            (
+                "ban",
+                "tab:red",
+                "-",
+                [b.time for b in (report.limiter.ban_events if report.limiter else ())],
+            ),
+            ("alert", "tab:orange", ":", [a.time for a in report.alerts]),
+            (
+                "pool resize",
+                "tab:gray",
+                "--",
+                [a.time for a in report.actions if a.action == "resize_pool"],
+            ),
+        ]
+        for label, color, style, times in kinds:
+            for i, t in enumerate(times[:50]):
+                ax.axvline(
+                    t - self.origin,
+                    color=color,
+                    linestyle=style,
+                    linewidth=0.9,
+                    alpha=0.8,
+                    label=label if i == 0 else None,
+                )
 
     def waits(self) -> Chart:
         chart_id = "waits"
@@ -282,19 +323,38 @@ class _Drawer:
         if not rows:
             return _no_data(chart_id, "no wait percentiles recorded")
         rows = rows[: MAX_LINES * 2]
+        quantiles = ("p50", "p95", "p99")
+        if all(not getattr(w.seconds, q) for _, w in rows for q in quantiles):
+            counts = ", ".join(f"{label} {fmt_count(w.count)}" for label, w in rows)
+            return _no_data(chart_id, f"every grant was immediate, no wait to draw ({counts})")
         fig, ax = self._figure()
         width = 0.26
-        floor_ms = 1e-3  # log scale: a zero wait is drawn at 1 µs and labelled "0"
-        for offset, quantile in zip((-width, 0.0, width), ("p50", "p95", "p99"), strict=True):
+        from matplotlib.transforms import blended_transform_factory
+
+        on_axis = blended_transform_factory(ax.transData, ax.transAxes)
+        colors = ("tab:blue", "tab:orange", "tab:green")
+        for offset, quantile, color in zip((-width, 0.0, width), quantiles, colors, strict=True):
             seconds = [getattr(w.seconds, quantile) for _, w in rows]
+            drawn = [(i + offset, v) for i, v in enumerate(seconds) if v]  # a bar per wait > 0
             bars = ax.bar(
-                [i + offset for i in range(len(rows))],
-                [max((v or 0.0) * 1000, floor_ms) for v in seconds],
+                [x for x, _ in drawn],
+                [max(v * 1000, 1e-3) for _, v in drawn],  # below 1 µs: drawn at 1 µs
                 width=width,
                 label=quantile,
+                color=color,
             )
-            labels = ["" if v is None else ("0" if v == 0 else fmt_seconds(v)) for v in seconds]
-            ax.bar_label(bars, labels=labels, fontsize=7, padding=1)
+            ax.bar_label(bars, labels=[fmt_seconds(v) for _, v in drawn], fontsize=7, padding=1)
+            for i, v in enumerate(seconds):  # a zero wait is no bar: a "0" on the axis
+                if v == 0:
+                    ax.text(
+                        i + offset,
+                        0.01,
+                        "0",
+                        transform=on_axis,
+                        ha="center",
+                        fontsize=7,
+                        color=color,
+                    )
         ax.set_yscale("log")
         # plain tick labels: the default log labels are mathtext, slow to lay out
         from matplotlib.ticker import FuncFormatter, NullFormatter
@@ -306,8 +366,9 @@ class _Drawer:
         ticks = [f"{_label(label)}\n(n={fmt_count(w.count)})" for label, w in rows]
         ax.set_xticks(range(len(rows)), ticks, fontsize=8)
         ax.set_ylabel("wait (log scale)")
-        ax.legend(fontsize=8, loc="upper left")
-        return self._finish(fig, ax, chart_id, 0)
+        ax.set_xlabel("priority class (n = grants)")
+        _legend(ax)
+        return self._finish(fig, chart_id, 0, "a class with no wait shows 0, not a bar")
 
     def pool_sizes(self) -> Chart:
         chart_id = "pool-sizes"
@@ -322,8 +383,36 @@ class _Drawer:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("seconds since start")
         ax.set_ylim(0, max(ax.get_ylim()[1], 1.0))  # idle pools: 0..1, not 0..0.05
-        ax.legend(loc="upper left", fontsize=8)
-        return self._finish(fig, ax, chart_id, hidden)
+        self._markers(ax)
+        _legend(ax)
+        return self._finish(fig, chart_id, hidden)
+
+
+def _legend(ax: Axes, handles: Sequence[Any] | None = None) -> None:
+    """The legend in a row above the plot, never over the data."""
+    if handles is None:
+        handles, _ = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    ncol = min(len(handles), 5)
+    ax.legend(
+        handles=list(handles),
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.0),
+        ncol=ncol,
+        fontsize=8,
+        frameon=False,
+        borderaxespad=0.2,
+    )
+    rows = -(-len(handles) // ncol)
+    ax.figure.subplots_adjust(top=max(0.6, 0.9 - 0.07 * (rows - 1)))
+
+
+def is_unused_stream_series(series: TimeSeries) -> bool:
+    """A ``ws_*`` limiter pool that stayed at zero the whole run (nothing streamed):
+    drawn, it is only noise."""
+    pool = series.labels.get("pool", "")
+    return pool.startswith("ws_") and all(v == 0 for v in series.values())
 
 
 def _no_data(chart_id: str, why: str) -> Chart:

@@ -6,7 +6,7 @@ URL at all (no fonts, no stylesheets, no scripts), so it opens offline, as a fil
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 
 from aimax._version import __version__
@@ -26,7 +26,14 @@ from aimax.report._format import (
     sparkline,
 )
 from aimax.report._series import unit_for_metric
-from aimax.report.charts import Chart, render_charts, undrawn_charts
+from aimax.report.charts import (
+    RSS_SERIES,
+    UTILISATION_SERIES,
+    Chart,
+    is_unused_stream_series,
+    render_charts,
+    undrawn_charts,
+)
 from aimax.report.model import OptimizationReport, Percentiles, WaitRow
 
 __all__ = ["render_html"]
@@ -56,7 +63,9 @@ th, td { padding:5px 10px; border-bottom:1px solid var(--line); text-align:left;
          vertical-align:top; }
 th { background:#f0f2f5; font-weight:600; }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
-td.spark { font-family:ui-monospace, monospace; color:#2b6cb0; }
+td.spark { font-family:ui-monospace, monospace; color:#2b6cb0; white-space:nowrap; }
+.scroll { max-width:100%; overflow-x:auto; }
+@media (max-width: 900px) { main { padding:12px; } .card { min-width:130px; } }
 figure.chart { background:var(--card); border:1px solid var(--line); border-radius:8px;
                margin:0 0 14px; padding:10px; }
 figure.chart figcaption { font-weight:600; margin:0 0 6px; }
@@ -84,7 +93,7 @@ def _table(
     raw_last: bool = False,
 ) -> str:
     """A table of already-formatted (not yet escaped) cells."""
-    out = ["<table>"]
+    out = ['<div class="scroll"><table>']
     if caption:
         out.append(f"<caption class='note'>{_e(caption)}</caption>")
     out.append("<thead><tr>")
@@ -101,7 +110,7 @@ def _table(
             cls = ' class="num"' if i >= numeric_from else ""
             out.append(f"<td{cls}>{_e(cell)}</td>")
         out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
@@ -127,11 +136,13 @@ def _cards(report: OptimizationReport) -> str:
             )
         )
         cards.append(_card("bans", fmt_count(lim.bans), "bad" if lim.bans else "ok"))
-        if lim.pools:
-            top = max(lim.pools, key=lambda p: p.utilisation)
-            cards.append(_card(f"busiest pool: {top.pool}", fmt_percent(top.utilisation)))
-    if report.memory is not None and report.memory.peak_rss_bytes is not None:
-        cards.append(_card("peak RSS", fmt_bytes(report.memory.peak_rss_bytes)))
+        peaks = peak_utilisation(report)
+        if peaks:
+            pool, peak = max(peaks.items(), key=lambda item: item[1])
+            cards.append(_card(f"busiest pool (peak): {pool}", fmt_percent(peak)))
+    peak_rss = peak_rss_bytes(report)
+    if peak_rss is not None:
+        cards.append(_card("peak RSS", fmt_bytes(peak_rss)))
     unresolved = sum(1 for a in report.alerts if a.resolved_at is None)
     cards.append(
         _card(
@@ -140,6 +151,31 @@ def _cards(report: OptimizationReport) -> str:
     )
     cards.append(_card("optimizer actions", str(len(report.actions))))
     return f'<div class="cards">{"".join(cards)}</div>'
+
+
+def peak_utilisation(report: OptimizationReport) -> dict[str, float]:
+    """Each limiter pool's peak budget use over the run: the highest sample of its
+    utilisation series, else (no samples) its final figure."""
+    peaks: dict[str, float] = {}
+    for s in report.find_series(UTILISATION_SERIES):
+        pool = s.labels.get("pool")
+        if pool is not None and s.points:
+            peaks[pool] = max(peaks.get(pool, 0.0), *s.values())
+    if report.limiter is not None:
+        for p in report.limiter.pools:
+            peaks[p.pool] = max(peaks.get(p.pool, 0.0), p.utilisation)
+    return peaks
+
+
+def peak_rss_bytes(report: OptimizationReport) -> int | None:
+    """The memory section's peak RSS, else the highest RSS sample, else None."""
+    mem = report.memory
+    if mem is not None and mem.peak_rss_bytes is not None:
+        return mem.peak_rss_bytes
+    samples = [v for name in RSS_SERIES for s in report.find_series(name) for v in s.values()]
+    if samples:
+        return int(max(samples))
+    return None if mem is None else mem.rss_bytes
 
 
 def _chart(chart: Chart) -> str:
@@ -159,12 +195,28 @@ def _plan(report: OptimizationReport) -> str:
     if plan.warnings:
         items = "".join(f"<li>{_e(w)}</li>" for w in plan.warnings)
         parts.append(f'<ul class="warnings">{items}</ul>')
-    if plan.figures:
-        parts.append(
-            _table(["figure", "value"], [(k, fmt_figure(k, v)) for k, v in plan.figures.items()])
-        )
+    figures = dict(plan.figures)
+    suggestions = figures.pop("suggestions", None)
+    if isinstance(suggestions, Sequence) and not isinstance(suggestions, str) and suggestions:
+        items = "".join(f"<li>{_e(x)}</li>" for x in suggestions)
+        parts.append(f"<h3>What would serve it</h3><ul>{items}</ul>")
+    figures.pop("warnings", None)  # listed above
+    reasons = figures.pop("reasons", None)
+    rows: list[tuple[str, str]] = []
+    for key, value in figures.items():
+        if isinstance(value, Mapping):  # pool_sizes: one row a pool
+            rows += [(f"{key}: {k}", fmt_figure(k, v)) for k, v in value.items()]
+        elif isinstance(value, Sequence) and not isinstance(value, str):  # one row an entry
+            rows += [(key, str(v)) for v in value] or [(key, "none")]
+        else:
+            rows.append((key, fmt_figure(key, value)))
+    if rows:
+        parts.append(_table(["figure", "value"], rows))
     else:
         parts.append(_none("The plan has no figures."))
+    if isinstance(reasons, Mapping) and reasons:
+        parts.append("<h3>Why</h3>")
+        parts.append(_table(["figure", "reason"], [(k, str(v)) for k, v in reasons.items()]))
     return "".join(parts)
 
 
@@ -242,7 +294,7 @@ def _pools(report: OptimizationReport) -> str:
         return _none("No thread pools recorded.")
     rows = []
     for p in report.pools:
-        size = str(p.size) if p.max_size is None else f"{p.size} / {p.max_size}"
+        size = str(p.size) if p.max_size is None else f"{p.size}/{p.max_size}"
         rows.append(
             (
                 p.pool,
@@ -258,7 +310,7 @@ def _pools(report: OptimizationReport) -> str:
         )
     headers = [
         "pool",
-        "size",
+        "size now/max",
         "active",
         "queued",
         "completed",
@@ -326,26 +378,31 @@ def _timeline(report: OptimizationReport) -> str:
     if not report.series:
         return _none("No time series recorded.")
     rows = []
-    for s in report.series:
+    shown = [s for s in report.series if not is_unused_stream_series(s)]
+    for s in shown:
         stats = series_summary(s)
         unit = s.unit or unit_for_metric(s.name)
         cells = ["-"] * 4 if stats is None else [fmt_unit_value(v, unit) for v in stats]
-        spark = _e(sparkline(s.values(), width=32))
+        spark = _e(sparkline(s.values(), width=16))
         rows.append(
             (
                 s.key,
-                s.unit or "-",
+                unit or "-",
                 fmt_count(len(s.points)),
                 *cells,
                 f'<td class="spark">{spark}</td>',
             )
         )
-    return _table(
+    hidden = len(report.series) - len(shown)
+    table = _table(
         ["series", "unit", "points", "min", "mean", "max", "last", "trend"],
         rows,
         numeric_from=2,
         raw_last=True,
     )
+    if hidden:
+        table += f'<p class="note">{hidden} unused stream pool series (always 0) left out.</p>'
+    return table
 
 
 def _alerts(report: OptimizationReport) -> str:
