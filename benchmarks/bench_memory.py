@@ -87,8 +87,8 @@ def _gc_worker(mode: str, n_updates: int, n_state: int) -> dict[str, Any]:
     manager = None
     if mode == "managed":
         manager = MemoryManager(budget=0.9, config=MemoryConfig(uss_interval=None))
-    wall = GCPauseRecorder(timer=time.perf_counter, window=100_000)
-    cpu = GCPauseRecorder(timer=time.thread_time, window=100_000)
+    wall = GCPauseRecorder(timer=time.perf_counter)
+    cpu = GCPauseRecorder(timer=time.thread_time)
     objects_before = len(gc.get_objects())
     wall.install()
     cpu.install()

@@ -191,7 +191,7 @@ def autoscaling(quick: bool) -> dict[str, Any]:
         pool = ResizablePool(f"fixed{size}", PoolConfig(max_size=size, queue_size=100_000))
         try:
             fixed[size] = StepRun(pool.submit, rate, phases, phase_s).run(
-                lambda p=pool: p.counters().queued  # type: ignore[misc]
+                lambda p=pool: p.statistics().queued  # type: ignore[misc]
             )
         finally:
             pool.shutdown(wait=True)
@@ -207,7 +207,7 @@ def autoscaling(quick: bool) -> dict[str, Any]:
 
         def probe() -> int:
             sizes_seen.append(pool.target)
-            return pool.counters().queued
+            return pool.statistics().queued
 
         auto = StepRun(pool.submit, rate, phases, phase_s).run(probe)
         auto["decisions"] = [

@@ -288,6 +288,7 @@ class ResourceMonitor:
         self._loops: dict[int, LoopLagProbe] = {}
         self._listeners: list[Callable[[AlertEvent], None]] = []
         self._registry: dict[str, SeriesInfo] = {}
+        self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
         self._by_name: dict[str, list[tuple[str, Mapping[str, str]]]] = {}
         self._failing: dict[str, str] = {}
         self._last: Snapshot | None = None
@@ -607,7 +608,7 @@ class ResourceMonitor:
         fresh: list[tuple[str, SeriesInfo]] = []
         for source, family in families:
             for labels, value in family.values:
-                key = sample_key(family.name, labels)
+                key = self._key(family.name, labels)
                 if key in values or key in histograms:
                     self._note_duplicate(key, source)
                     continue
@@ -615,7 +616,7 @@ class ResourceMonitor:
                     histograms[key] = value
                     parts = (("_count", float(value.count)), ("_sum", float(value.sum)))
                     for suffix, number in parts:
-                        part = sample_key(family.name + suffix, labels)
+                        part = self._key(family.name + suffix, labels)
                         values[part] = number
                         if part not in known:
                             fresh.append(
@@ -720,6 +721,16 @@ class ResourceMonitor:
             (_FIRING, {"alertname": name, "severity": severity}, float(n))
             for (name, severity), n in counts.items()
         ]
+
+    def _key(self, name: str, labels: Mapping[str, str]) -> str:
+        """``sample_key(name, labels)``, remembered (the same series come every tick)."""
+        ident = (name, tuple(labels.items()))
+        key = self._keys.get(ident)
+        if key is None:
+            if len(self._keys) > 4 * self._history.config.max_series:
+                self._keys.clear()  # bounded: series that come and go
+            key = self._keys[ident] = sample_key(name, labels)
+        return key
 
     def _note_duplicate(self, key: str, source: str) -> None:
         if key not in self._duplicates_logged:

@@ -96,11 +96,7 @@ class LogLinearHistogram:
         A quantile is the middle of the first bucket whose cumulative count reaches
         ceil(q * count).
         """
-        cumulative = list(accumulate(self.counts))
-        total = cumulative[-1]
-        if total == 0:
-            return [float("nan")] * len(qs)
-        return [bucket_value(bisect_left(cumulative, _rank(q, total))) for q in qs]
+        return self.read(qs)[0]
 
     def quantile(self, q: float) -> float:
         """One quantile in ns (see :meth:`quantiles`)."""
@@ -111,9 +107,16 @@ class LogLinearHistogram:
 
         Exact: every edge is a bucket boundary.
         """
-        counts = self.counts
-        below = [sum(counts[:edge]) for edge in _EDGE_BUCKETS]
-        return (*below, sum(counts))
+        return self.read(())[1]
+
+    def read(self, qs: tuple[float, ...]) -> tuple[list[float], tuple[int, ...]]:
+        """:meth:`quantiles` and :meth:`cumulative` from one pass over the counts."""
+        running = list(accumulate(self.counts))
+        total = running[-1]
+        below = (*(running[edge - 1] for edge in _EDGE_BUCKETS), total)
+        if total == 0:
+            return [float("nan")] * len(qs), below
+        return [bucket_value(bisect_left(running, _rank(q, total))) for q in qs], below
 
     def copy(self) -> LogLinearHistogram:
         """An independent copy; ``count`` is taken from the copied counts.

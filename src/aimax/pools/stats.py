@@ -68,7 +68,8 @@ class LatencySummary:
         """The summary of a histogram of nanosecond durations (read under its owner's lock)."""
         if hist.count == 0:
             return cls.empty()
-        p50, p95, p99 = (q / 1e9 for q in hist.quantiles(_QUANTILES))
+        quantiles, cumulative = hist.read(_QUANTILES)
+        p50, p95, p99 = (q / 1e9 for q in quantiles)
         total = hist.sum_ns / 1e9
         return cls(
             count=hist.count,
@@ -79,7 +80,7 @@ class LatencySummary:
             sum=total,
             histogram=HistogramValue(
                 bounds=_EMPTY_HISTOGRAM.bounds,
-                cumulative=hist.cumulative(),
+                cumulative=cumulative,
                 sum=total,
                 count=hist.count,
             ),
