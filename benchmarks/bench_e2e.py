@@ -37,6 +37,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from aimax.demo.naive import run_naive
 from aimax.demo.runner import (
     DEMO_ACCESS_KEY,
     DEMO_BALANCES,
@@ -87,24 +88,9 @@ async def _markets(url: str, pairs: int) -> list[str]:
 
 
 async def naive(sim: MaxSimulator, pairs: int, duration: float) -> None:
-    """Every cycle, fire everything at once (as bots commonly do); no limiter."""
+    """Every cycle, fire everything at once (the demo's naive client); no limiter."""
     markets = await _markets(sim.url, pairs)
-    deadline = time.monotonic() + duration
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    async with httpx.AsyncClient(base_url=sim.url, limits=limits, timeout=10) as http:
-        cycle = 0
-        while time.monotonic() < deadline:
-            start = time.monotonic()
-            calls = [http.get("/api/v3/tickers", params={"markets[]": markets})]
-            calls += [http.get("/api/v3/depth", params={"market": m, "limit": 10}) for m in markets]
-            if cycle % 5 == 0:
-                calls += [
-                    http.get("/api/v3/k", params={"market": m, "period": 1, "limit": 60})
-                    for m in markets
-                ]
-            await asyncio.gather(*calls, return_exceptions=True)
-            cycle += 1
-            await asyncio.sleep(max(0.0, start + WANTED_PERIOD - time.monotonic()))
+    await run_naive(sim, markets, duration=duration, period=WANTED_PERIOD, after_ban=duration)
 
 
 PRIVATE_PATHS = ("/api/v3/info", "/api/v3/order", "/api/v3/order/trades")

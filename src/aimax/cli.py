@@ -94,28 +94,28 @@ def main() -> None:
     "--pairs",
     "-n",
     type=click.IntRange(min=1),
-    default=5,
+    default=100,
     show_default=True,
     help="Trading pairs to run.",
 )
 @click.option(
     "--duration",
     type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
+    default=60.0,
     show_default=True,
-    help="Seconds to run.",
+    help="Seconds to run (at the default --scale 0.1, ten of MAX's windows).",
 )
 @click.option(
     "--period",
     type=click.FloatRange(min=0, min_open=True),
-    default=2.0,
+    default=1.0,
     show_default=True,
-    help="Wanted refresh period per pair (s).",
+    help="Wanted refresh period per pair (s); the plan stretches it to fit the budget.",
 )
 @click.option(
     "--scale",
     type=click.FloatRange(min=0, max=1, min_open=True),
-    default=1.0,
+    default=0.1,
     show_default=True,
     help="Scale MAX's windows and budgets (0.1: 120 requests per 6 s) for short runs.",
 )
@@ -147,6 +147,13 @@ def main() -> None:
     help="Where reports go.",
 )
 @click.option("--no-dashboard", is_flag=True, help="Plain progress lines instead of the dashboard.")
+@click.option(
+    "--compare/--no-compare",
+    default=True,
+    show_default=True,
+    help="Run a naive client (httpx + asyncio.gather, no limiter) side by side on its "
+    "own simulator; both judged by the exchange's counters.",
+)
 def demo_command(
     *,
     pairs: int,
@@ -159,6 +166,7 @@ def demo_command(
     no_trade: bool,
     output: Path,
     no_dashboard: bool,
+    compare: bool,
 ) -> None:
     """Run the multi-pair bot workload against a local MAX simulator, under the
     optimizer, with a live dashboard; write an HTML and a JSON report.
@@ -181,6 +189,7 @@ def demo_command(
             trade=not no_trade,
             output=output,
             dashboard=not no_dashboard,
+            compare=compare and processes == 1 and not live,
         )
         result = run_demo(config, stop=stop)
     if result.interrupted:
@@ -190,8 +199,48 @@ def demo_command(
         f"{result.bans} bans; refresh planned {result.plan_period:.2f}s, measured "
         + ("-" if result.measured_period is None else f"{result.measured_period:.2f}s")
     )
+    if result.naive is not None:
+        _print_side_by_side(result)
     if stop.exit_code:
         sys.exit(stop.exit_code)
+
+
+def _print_side_by_side(result: Any) -> None:
+    """Naive client against aimax, each as its own exchange counted it."""
+    naive = result.naive
+    table = Table(title="judged by the exchange (the simulator's own counters)")
+    for column in ("client", "requests", "429s", "bans", "first ban", "busiest window"):
+        table.add_column(column, justify="right" if column != "client" else "left")
+    window = "-"
+    if result.peak_in_window is not None and result.public_limit:
+        window = f"{result.peak_in_window}/{result.public_limit}"
+    table.add_row(
+        "naive (gather, no limiter)",
+        str(naive.requests),
+        str(naive.responses_429),
+        str(naive.bans),
+        "-" if naive.first_ban_after is None else f"{naive.first_ban_after:.1f}s",
+        "-",
+    )
+    table.add_row(
+        "aimax",
+        str(result.requests),
+        str(result.responses_429),
+        str(result.bans),
+        "-",
+        window,
+    )
+    Console().print(table)
+    if result.order_admission_p99 is not None:
+        click.echo(
+            f"aimax orders and cancels: admitted by the limiter in p99 "
+            f"{result.order_admission_p99 * 1000:.1f} ms while market data filled the budget"
+        )
+    if result.order_wait_p99 is not None:
+        click.echo(
+            f"aimax orders and cancels: p99 {result.order_wait_p99 * 1000:.1f} ms "
+            "from call to answer (exchange round trip included)"
+        )
 
 
 @main.command("plan")

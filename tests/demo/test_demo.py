@@ -237,3 +237,45 @@ def test_demo_without_matplotlib_writes_a_report_without_charts(
     notes = [line for line in out.getvalue().splitlines() if "has no charts" in line]
     assert len(notes) == 1
     assert "aimax-optimizer[report]" in notes[0]
+
+
+def test_the_naive_client_is_banned_where_aimax_is_not(tmp_path: Path) -> None:
+    """Side by side, each on its own simulator: the naive client's burst (31 depth
+    + 30 k-line + 1 tickers calls every 0.5 s, against 120 per 6 s) is answered 429
+    and banned; aimax on the same workload and budget gets no 429."""
+    out = io.StringIO()
+    result = run_demo(
+        DemoConfig(
+            pairs=30,
+            duration=4.0,
+            refresh_period=0.5,
+            scale=0.1,
+            output=tmp_path,
+            compare=True,
+            dashboard=False,
+        ),
+        console=Console(file=out, width=200),
+    )
+    naive = result.naive
+    assert naive is not None
+    assert naive.bans >= 1
+    assert naive.responses_429 > 0
+    assert naive.first_ban_after is not None
+    assert result.responses_429 == 0
+    assert result.bans == 0
+    assert result.peak_in_window is not None
+    assert result.public_limit is not None
+    assert result.peak_in_window <= result.public_limit
+    report = read_json(result.json_path)
+    assert any(note.startswith("naive client") for note in report.notes)
+
+
+def test_cli_prints_the_side_by_side_table(tmp_path: Path) -> None:
+    out = _aimax(
+        *("demo", "--pairs", "30", "--duration", "3", "--period", "0.5", "--no-dashboard"),
+        *("--output", "r"),
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "judged by the exchange" in out.stdout
+    assert "naive (gather" in out.stdout

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from aimax.demo.dashboard import Dashboard
+from aimax.demo.naive import NaiveOutcome, run_naive
 from aimax.demo.stop import StopRequest
 from aimax.demo.workload import WorkloadCounters, run_workload
 from aimax.errors import ConfigurationError
@@ -66,6 +67,9 @@ class DemoConfig:
     trade: bool = True
     output: Path = Path("aimax-report")
     dashboard: bool = True
+    compare: bool = False
+    """Also run a naive client (httpx + ``asyncio.gather``, no limiter) on its own
+    simulator, and judge both by the exchanges' own counters (local runs only)."""
     seed: int = 0
     # set by the sharded runner for its children
     base_url: str | None = None
@@ -115,6 +119,15 @@ class DemoResult:
     plan_period: float
     measured_period: float | None
     shards: tuple[DemoResult, ...] = ()
+    naive: NaiveOutcome | None = None
+    """The naive client's outcome when ``compare`` ran it."""
+    peak_in_window: int | None = None
+    """The most public requests our exchange saw from us in one window."""
+    public_limit: int | None = None
+    order_wait_p99: float | None = None
+    """p99 of order and cancel round trips (limiter wait included)."""
+    order_admission_p99: float | None = None
+    """p99 of the limiter's admission wait for orders and cancels alone."""
     interrupted: str | None = None
     """The signal that stopped the run early (``"SIGTERM"``), if one did."""
 
@@ -177,6 +190,32 @@ def _exchange(config: DemoConfig) -> Iterator[tuple[str, MaxSimulator | None]]:
         yield sim.url, sim
 
 
+@contextlib.contextmanager
+def _naive_exchange(config: DemoConfig) -> Iterator[MaxSimulator | None]:
+    """The naive client's own simulator (same markets, same budget) when comparing."""
+    if not config.compare or config.live or config.base_url is not None:
+        yield None
+        return
+    sim_config = SimulatorConfig.scaled(
+        config.scale, n_markets=max(24, config.pairs), seed=config.seed
+    )
+    with MaxSimulator(sim_config) as sim:
+        yield sim
+
+
+def _naive_line(naive: NaiveOutcome) -> str:
+    ban = (
+        "never banned"
+        if naive.first_ban_after is None
+        else f"banned after {naive.first_ban_after:.1f}s"
+    )
+    return (
+        f"naive client (httpx + asyncio.gather, no limiter) on its own simulator: "
+        f"{naive.requests} requests, {naive.responses_429} answered 429, {naive.bans} bans, "
+        f"{ban} (it stops one window after its first ban)"
+    )
+
+
 def _make_output(output: Path) -> None:
     """Create the report directory now, not after the run (a one-line error)."""
     try:
@@ -213,7 +252,7 @@ def run_demo(
 
         return run_sharded(config, console=console, stop=stop)
     console = console or Console()
-    with _exchange(config) as (base_url, sim):
+    with _exchange(config) as (base_url, sim), _naive_exchange(config) as naive_sim:
         backend = None
         if config.redis_url is not None:
             from aimax.ratelimit.redis_backend import RedisBackend
@@ -235,13 +274,14 @@ def run_demo(
         try:
             optimizer.start_optimization()
             started = time.monotonic()
-            counters, plan_period, requests = asyncio.run(
+            counters, plan_period, requests, naive = asyncio.run(
                 _run(
                     config,
                     base_url=base_url,
                     optimizer=optimizer,
                     console=console,
                     sim=sim,
+                    naive_sim=naive_sim,
                     stop=stop,
                 )
             )
@@ -251,7 +291,10 @@ def run_demo(
                     f"{time.monotonic() - started:.1f}s of {config.duration:g}s: "
                     "the report covers what ran"
                 )
+            if naive is not None:
+                optimizer.note(_naive_line(naive))
             report = _write_reports(config, optimizer, counters, sim, console)
+            stats = sim.stats() if sim is not None else None
         finally:
             optimizer.close()
             limiter.close()
@@ -266,6 +309,11 @@ def run_demo(
         counters=_counters_dict(counters),
         plan_period=plan_period,
         measured_period=counters.measured_period,
+        naive=naive,
+        peak_in_window=max(stats.peak_public.values(), default=0) if stats else None,
+        public_limit=sim.config.public_limit if sim is not None else None,
+        order_wait_p99=counters.order_wait_p99,
+        order_admission_p99=counters.order_admission_p99,
         interrupted=stop.signal_name if stop.requested else None,
     )
 
@@ -286,8 +334,9 @@ async def _run(
     optimizer: SystemPerformanceOptimizer,
     console: Console,
     sim: MaxSimulator | None,
+    naive_sim: MaxSimulator | None,
     stop: StopRequest,
-) -> tuple[WorkloadCounters, float, int]:
+) -> tuple[WorkloadCounters, float, int, NaiveOutcome | None]:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 
@@ -302,6 +351,7 @@ async def _run(
             optimizer=optimizer,
             console=console,
             sim=sim,
+            naive_sim=naive_sim,
             stopping=stopping,
         )
     finally:
@@ -315,8 +365,9 @@ async def _run_client(
     optimizer: SystemPerformanceOptimizer,
     console: Console,
     sim: MaxSimulator | None,
+    naive_sim: MaxSimulator | None,
     stopping: asyncio.Event,
-) -> tuple[WorkloadCounters, float, int]:
+) -> tuple[WorkloadCounters, float, int, NaiveOutcome | None]:
     key, secret = _credentials(config)
     trade = config.trade and not config.live and key is not None
     async with MaxClient(
@@ -346,6 +397,20 @@ async def _run_client(
                 pairs=len(markets),
                 enabled=config.dashboard,
             )
+            naive_task = (
+                asyncio.create_task(
+                    run_naive(
+                        naive_sim,
+                        markets,
+                        duration=config.duration,
+                        period=config.refresh_period,
+                        after_ban=60.0 * config.scale,
+                        stop=stopping,
+                    )
+                )
+                if naive_sim is not None
+                else None
+            )
             async with dashboard:
                 counters = await run_workload(
                     client,
@@ -356,7 +421,11 @@ async def _run_client(
                     seed=config.seed,
                     stop=stopping,
                 )
-            return counters, plan.refresh_period, client.statistics().requests
+            admission = client.statistics().admission_wait_p99
+            waits = [admission[k] for k in ("order", "cancel") if k in admission]
+            counters.order_admission_p99 = max(waits) if waits else None
+            naive = await naive_task if naive_task is not None else None
+            return counters, plan.refresh_period, client.statistics().requests, naive
         finally:
             optimizer.monitor.remove_source("client")
 

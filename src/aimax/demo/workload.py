@@ -58,6 +58,8 @@ class WorkloadCounters:
     errors: int = 0
     bans: int = 0
     errors_by_type: dict[str, int] = field(default_factory=dict)
+    order_admission_p99: float | None = None
+    """p99 of the limiter's admission wait for orders and cancels (the client's)."""
     cycle_periods: deque[float] = field(default_factory=lambda: deque(maxlen=RING))
     """The last :data:`RING` pair-cycle periods (a ring: memory stays flat)."""
     order_waits: deque[float] = field(default_factory=lambda: deque(maxlen=RING))
