@@ -455,6 +455,13 @@ class ResizablePool:
                         self._retire_locked(w)
                         self._wake_locked(min(len(idle), self._size - self._target))
                         return
+                if self._queue.qsize() > 0:  # work waiting: take it without going idle
+                    try:
+                        item = self._queue.get(False)
+                    except Empty:
+                        continue
+                    self._handle(w, item)
+                    continue
                 # count myself idle first, then look at `closed`: a shutdown sets
                 # `closed` first, then wakes every idle worker it counts
                 idle.append(None)
@@ -477,13 +484,8 @@ class ResizablePool:
                             self._retire_locked(w)
                             return
                     continue
-                if item is None:  # a wake-up sentinel: re-check shrink / shutdown
-                    with lock:
-                        self._ghosts -= 1
-                        self._sentinels -= 1
-                    continue
                 assert not isinstance(item, _Expired)
-                self._run_task(w, item)
+                self._handle(w, item)
                 item = None
         except BaseException:  # pragma: no cover - only if the bookkeeping itself breaks
             log.exception("worker of pool %s died", self._name)
@@ -491,6 +493,15 @@ class ResizablePool:
                 if w in self._workers:
                     self._retire_locked(w)
             raise
+
+    def _handle(self, w: _Worker, item: _Item | None) -> None:
+        """Run a task taken from the queue, or consume a wake-up sentinel (``None``)."""
+        if item is None:  # a wake-up sentinel: the loop re-checks shrink / shutdown
+            with self._lock:
+                self._ghosts -= 1
+                self._sentinels -= 1
+            return
+        self._run_task(w, item)
 
     def _run_task(self, w: _Worker, item: _Item) -> None:
         """Run one task taken from the queue and count it (a cancelled one is a ghost)."""
