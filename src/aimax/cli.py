@@ -148,6 +148,14 @@ def main() -> None:
 )
 @click.option("--no-dashboard", is_flag=True, help="Plain progress lines instead of the dashboard.")
 @click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    type=click.Choice(["429-storm", "latency", "errors"]),
+    help="Make the local exchange misbehave so a defence shows (repeatable): "
+    "429-storm (429s a third of the way in), latency (50 ms median), errors (5 % 5xx).",
+)
+@click.option(
     "--compare/--no-compare",
     default=True,
     show_default=True,
@@ -166,6 +174,7 @@ def demo_command(
     no_trade: bool,
     output: Path,
     no_dashboard: bool,
+    faults: tuple[str, ...],
     compare: bool,
 ) -> None:
     """Run the multi-pair bot workload against a local MAX simulator, under the
@@ -190,6 +199,7 @@ def demo_command(
             output=output,
             dashboard=not no_dashboard,
             compare=compare and processes == 1 and not live,
+            faults=faults,
         )
         result = run_demo(config, stop=stop)
     if result.interrupted:

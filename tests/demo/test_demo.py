@@ -279,3 +279,29 @@ def test_cli_prints_the_side_by_side_table(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "judged by the exchange" in out.stdout
     assert "naive (gather" in out.stdout
+
+
+def test_a_429_storm_freezes_the_limiter_and_the_run_goes_on(tmp_path: Path) -> None:
+    result = run_demo(
+        DemoConfig(
+            pairs=3,
+            duration=4.0,
+            refresh_period=0.5,
+            scale=0.1,
+            output=tmp_path,
+            dashboard=False,
+            faults=("429-storm",),
+        ),
+        console=Console(file=io.StringIO()),
+    )
+    report = read_json(result.json_path)
+    assert any(note.startswith("fault: the exchange answered 429") for note in report.notes)
+    assert report.limiter is not None
+    assert report.limiter.responses_429 >= 1  # the limiter saw the storm...
+    assert report.limiter.ban_events  # ...froze the scope...
+    assert result.counters["depth_calls"] >= 3  # ...and the bot went on
+
+
+def test_an_unknown_fault_is_named() -> None:
+    with pytest.raises(ConfigurationError, match="'flood'"):
+        DemoConfig(faults=("flood",))

@@ -29,7 +29,7 @@ from aimax.demo.stop import StopRequest
 from aimax.demo.workload import WorkloadCounters, run_workload
 from aimax.errors import ConfigurationError
 from aimax.exchange.max import DEFAULT_BASE_URL, MaxClient
-from aimax.exchange.simulator import MaxSimulator, SimulatorConfig
+from aimax.exchange.simulator import Latency, MaxSimulator, SimulatorConfig
 from aimax.optimizer import OptimizerConfig, SystemPerformanceOptimizer
 from aimax.ratelimit import APIRateLimiter, LimiterBackend, RateLimit
 from aimax.ratelimit.max_profile import MAX_POOLS, max_kinds
@@ -39,6 +39,13 @@ from aimax.report.charts import charts_unavailable
 __all__ = ["DemoConfig", "DemoResult", "masked_url", "run_demo", "scaled_max_limiter"]
 
 logger = logging.getLogger(__name__)
+
+FAULTS = {
+    "429-storm": "a third of the way in, the exchange answers 429 to 10 requests",
+    "latency": "every answer is slowed (log-normal, median 50 ms)",
+    "errors": "5 % of the answers are 5xx errors",
+}
+"""The demo's ``--fault`` choices and what each does."""
 
 DEMO_ACCESS_KEY = "aimax-demo-access-key"
 DEMO_SECRET_KEY = "aimax-demo-secret-key"  # the local simulator only
@@ -68,6 +75,8 @@ class DemoConfig:
     output: Path = Path("aimax-report")
     dashboard: bool = True
     compare: bool = False
+    faults: tuple[str, ...] = ()
+    """Faults the local exchange injects (:data:`FAULTS`) so each defence shows."""
     """Also run a naive client (httpx + ``asyncio.gather``, no limiter) on its own
     simulator, and judge both by the exchanges' own counters (local runs only)."""
     seed: int = 0
@@ -103,6 +112,12 @@ class DemoConfig:
                 f"{masked_url(str(self.redis_url))!r}"
             )
         object.__setattr__(self, "output", Path(self.output))
+        object.__setattr__(self, "faults", tuple(self.faults))
+        for fault in self.faults:
+            if fault not in FAULTS:
+                raise ConfigurationError(f"fault must be one of {', '.join(FAULTS)}, got {fault!r}")
+        if self.live and self.faults:
+            raise ConfigurationError("--fault needs the local simulator, not --live")
 
 
 @dataclass(frozen=True)
@@ -182,12 +197,26 @@ def _exchange(config: DemoConfig) -> Iterator[tuple[str, MaxSimulator | None]]:
     if config.base_url is not None:
         yield config.base_url, None
         return
-    sim_config = SimulatorConfig.scaled(
-        config.scale, n_markets=max(24, config.pairs), seed=config.seed
-    )
-    with MaxSimulator(sim_config) as sim:
+    with MaxSimulator(simulator_config(config)) as sim:
         sim.add_account(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DEMO_BALANCES)
         yield sim.url, sim
+
+
+def simulator_config(config: DemoConfig) -> SimulatorConfig:
+    """The local exchange of a run: MAX's limits scaled, and the asked-for faults."""
+    overrides: dict[str, object] = {"n_markets": max(24, config.pairs), "seed": config.seed}
+    if "latency" in config.faults:
+        overrides["latency"] = Latency.lognormal(0.05)
+    if "errors" in config.faults:
+        overrides["error_rate"] = 0.05
+    return SimulatorConfig.scaled(config.scale, **overrides)
+
+
+async def _storm(sim: MaxSimulator, at: float, optimizer: SystemPerformanceOptimizer) -> None:
+    """The ``429-storm`` fault: 429 answers to the next 10 requests, ``at`` seconds in."""
+    await asyncio.sleep(at)
+    sim.inject("status", status=429, count=10)
+    optimizer.note(f"fault: the exchange answered 429 to 10 requests {at:.1f}s in")
 
 
 @contextlib.contextmanager
@@ -196,10 +225,7 @@ def _naive_exchange(config: DemoConfig) -> Iterator[MaxSimulator | None]:
     if not config.compare or config.live or config.base_url is not None:
         yield None
         return
-    sim_config = SimulatorConfig.scaled(
-        config.scale, n_markets=max(24, config.pairs), seed=config.seed
-    )
-    with MaxSimulator(sim_config) as sim:
+    with MaxSimulator(simulator_config(config)) as sim:
         yield sim
 
 
@@ -411,6 +437,11 @@ async def _run_client(
                 if naive_sim is not None
                 else None
             )
+            storm = (
+                asyncio.create_task(_storm(sim, config.duration / 3, optimizer))
+                if sim is not None and "429-storm" in config.faults
+                else None
+            )
             async with dashboard:
                 counters = await run_workload(
                     client,
@@ -421,6 +452,10 @@ async def _run_client(
                     seed=config.seed,
                     stop=stopping,
                 )
+            if storm is not None:
+                storm.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await storm
             admission = client.statistics().admission_wait_p99
             waits = [admission[k] for k in ("order", "cancel") if k in admission]
             counters.order_admission_p99 = max(waits) if waits else None

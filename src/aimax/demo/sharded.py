@@ -36,10 +36,11 @@ from aimax.demo.runner import (
     DemoResult,
     masked_url,
     shard_config,
+    simulator_config,
 )
 from aimax.demo.stop import StopRequest
 from aimax.errors import AimaxError
-from aimax.exchange.simulator import MaxSimulator, SimulatorConfig
+from aimax.exchange.simulator import MaxSimulator
 
 __all__ = ["run_sharded"]
 
@@ -211,9 +212,7 @@ def run_sharded(
     stop = stop or StopRequest()
     config.output.mkdir(parents=True, exist_ok=True)
     ctx = multiprocessing.get_context("spawn")
-    sim_config = SimulatorConfig.scaled(
-        config.scale, n_markets=max(24, config.pairs), seed=config.seed
-    )
+    sim_config = simulator_config(config)
     with MaxSimulator(sim_config) as sim, _redis(config.redis_url) as redis_url:
         sim.add_account(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DEMO_BALANCES)
         listed = httpx.get(f"{sim.url}/api/v3/markets", timeout=10).json()
@@ -235,7 +234,12 @@ def run_sharded(
             f"[bold]aimax demo[/bold]: {config.pairs} pairs over {config.processes} processes, "
             f"one budget through Redis at {masked_url(redis_url)}"
         )
+        storm = threading.Timer(
+            config.duration / 3, lambda: sim.inject("status", status=429, count=10)
+        )
         try:
+            if "429-storm" in config.faults:
+                storm.start()
             group.start()
             remove = stop.on_request(group.terminate_ready)
             try:
@@ -245,6 +249,7 @@ def run_sharded(
             finally:
                 remove()
         finally:
+            storm.cancel()
             group.terminate_ready()  # whatever happened above, no shard outlives the run
             group.errors += group.reap(timeout=30)
             results.close()
