@@ -4,6 +4,7 @@ server written with the independent ``websockets`` package."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -12,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import websockets
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
@@ -193,12 +195,13 @@ class Scripted:
 
     async def handler(self, ws: ServerConnection) -> None:
         self.connections += 1
-        async for raw in ws:
-            message = json.loads(raw)
-            self.subs.append(message)
-            await ws.send(json.dumps({"e": "subscribed", "s": message.get("subscriptions")}))
-            if self.script is not None:
-                await self.script(ws, message)
+        with contextlib.suppress(websockets.ConnectionClosed):  # the client went away
+            async for raw in ws:
+                message = json.loads(raw)
+                self.subs.append(message)
+                await ws.send(json.dumps({"e": "subscribed", "s": message.get("subscriptions")}))
+                if self.script is not None:
+                    await self.script(ws, message)
 
 
 @pytest.fixture
@@ -352,7 +355,13 @@ async def test_subscribe_unsubscribe_cycles_leave_nothing_behind(scripted: Scrip
     async with MaxStream(url=scripted.url, settings=FAST) as stream:
         await stream.subscribe_books(["keep"])
         await _eventually(lambda: scripted.connections == 1)
-        baseline = len(asyncio.all_tasks())
+
+        def ours() -> list[str]:
+            return sorted(
+                t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("aimax")
+            )
+
+        baseline = ours()
         for _ in range(10):
             await stream.subscribe_books(markets)
             await stream.subscribe("trade", markets)
@@ -365,4 +374,44 @@ async def test_subscribe_unsubscribe_cycles_leave_nothing_behind(scripted: Scrip
         assert list(stream.books) == ["keep"]
         assert stream._slots.keys() == {"keep"}
         assert stream._trades == {}
-        assert len(asyncio.all_tasks()) <= baseline
+        assert ours() == baseline  # one connection's tasks, as before the cycles
+
+
+async def test_private_stream_follows_orders_and_balances() -> None:
+    from aimax.exchange.max import MaxClient
+
+    cfg = SimulatorConfig(n_markets=2, history_seconds=0)
+    async with MaxSimulator(cfg, stream=StreamConfig(interval=0.02)) as sim:
+        sim.add_account("k1", "s1", {"twd": "1000000"})
+        async with (
+            MaxClient(base_url=sim.url, access_key="k1", secret_key="s1") as rest,
+            MaxStream(url=sim.ws_url, settings=FAST, access_key="k1", secret_key="s1") as stream,
+        ):
+            await stream.subscribe_private()
+            await _eventually(lambda: stream.authenticated)
+            await _eventually(lambda: "twd" in stream.balances)
+            assert stream.balances["twd"]["av"] == "1000000"
+            order = await rest.create_order("btctwd", "buy", "0.001", "300000")
+            await _eventually(lambda: order.id in stream.orders)
+            assert stream.orders[order.id]["S"] == "wait"
+            assert stream.orders[order.id]["sd"] == "buy"
+            await _eventually(lambda: Decimal(str(stream.balances["twd"]["l"])) == Decimal("300"))
+            await rest.cancel_order(id=order.id)
+            await _eventually(lambda: stream.orders[order.id]["S"] == "cancel")
+            assert "s1" not in repr(stream)
+
+
+async def test_private_auth_failure_is_reported() -> None:
+    cfg = SimulatorConfig(n_markets=2, history_seconds=0)
+    async with MaxSimulator(cfg) as sim:
+        sim.add_account("k1", "s1", {"twd": "1"})
+        async with MaxStream(
+            url=sim.ws_url, settings=FAST, access_key="k1", secret_key="wrong"
+        ) as stream:
+            await stream.subscribe_private(["order"])
+            await _eventually(lambda: stream.statistics().errors >= 1)
+            assert not stream.authenticated
+    with pytest.raises(ConfigurationError, match="go together"):
+        MaxStream(access_key="k1")
+    with pytest.raises(ConfigurationError, match="filter"):
+        await MaxStream(access_key="k", secret_key="s").subscribe_private(["nope"])

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import itertools
 import json
 import logging
@@ -54,6 +56,19 @@ log = logging.getLogger(__name__)
 DEFAULT_STREAM_URL = "wss://max-stream.maicoin.com/ws"
 BOOK_DEPTHS = (1, 5, 10, 20, 50)
 CHANNELS = ("book", "trade", "ticker", "kline")
+PRIVATE_FILTERS = (
+    "order",
+    "trade",
+    "account",
+    "trade_update",
+    "fast_trade_update",
+    "mwallet_order",
+    "mwallet_trade",
+    "mwallet_account",
+    "mwallet_trade_update",
+    "mwallet_fast_trade_update",
+)
+_PRIVATE = ("user", "*")
 
 
 class StreamLimiter(Protocol):
@@ -202,6 +217,7 @@ class _Connection:
         self.resync_event = asyncio.Event()
         self.up = False
         self.attempt = 0
+        self.filters: list[str] | None = None  # set: the authenticated connection
 
 
 class MaxStream:
@@ -225,6 +241,8 @@ class MaxStream:
         limiter: StreamLimiter | None = None,
         settings: StreamSettings | None = None,
         rest: Any = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
         clock: _clock.Clock = _clock.monotonic,
         wall: _clock.Clock = _clock.wall,
         rng: random.Random | None = None,
@@ -235,8 +253,20 @@ class MaxStream:
             settings = StreamSettings()
         if not isinstance(settings, StreamSettings):
             raise ConfigurationError(f"settings must be a StreamSettings, got {settings!r}")
+        if (access_key is None) != (secret_key is None):
+            raise ConfigurationError("access_key and secret_key go together")
+        if access_key is not None and (not access_key or not secret_key):
+            raise ConfigurationError("access_key and secret_key must be non-empty")
         self.url = url
         self.settings = settings
+        self._access_key = access_key
+        self._secret = secret_key.encode() if secret_key is not None else None
+        self._last_nonce = 0
+        self._orders: dict[int, Mapping[str, object]] = {}
+        self._balances: dict[str, Mapping[str, object]] = {}
+        self._my_trades: deque[Mapping[str, object]] = deque(maxlen=settings.trade_queue)
+        self._private_slot = _Slot()
+        self.authenticated = False
         self._own_limiter = limiter is None
         self._given_limiter = limiter
         self._rest = rest
@@ -341,6 +371,10 @@ class MaxStream:
         self._interval.clear()
         self._unsynced_since.clear()
         self._fallbacks_running.clear()
+        self._orders.clear()
+        self._balances.clear()
+        self._my_trades.clear()
+        self._private_slot.touch()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -380,6 +414,71 @@ class MaxStream:
     def kline(self, market: str) -> Mapping[str, object] | None:
         """The latest ``k`` object of ``market``, or None."""
         return self._klines.get(market)
+
+    @property
+    def orders(self) -> Mapping[int, Mapping[str, object]]:
+        """The private stream's latest state of each order by id (MAX's short keys:
+        ``S`` state, ``rv`` remaining, ``ev`` executed, ``ci`` client oid, ...)."""
+        return self._orders
+
+    @property
+    def balances(self) -> Mapping[str, Mapping[str, object]]:
+        """The latest ``B`` entry per currency (``av`` available, ``l`` locked)."""
+        return self._balances
+
+    def my_trades(self) -> list[Mapping[str, object]]:
+        """The account's trades received and not yet taken (oldest first)."""
+        out = list(self._my_trades)
+        self._my_trades.clear()
+        return out
+
+    async def watch_private(self) -> AsyncIterator[None]:
+        """Yield after each private event batch (orders, trades, balances changed)."""
+        seen = self._private_slot.changes
+        while not self._stopped():
+            seen = await self._private_slot.wait_beyond(seen)
+            if self._stopped():  # close() wakes the watchers
+                break
+            yield None
+
+    def _stopped(self) -> bool:
+        return self._closed
+
+    async def subscribe_private(self, filters: Iterable[str] = ()) -> None:
+        """Authenticate a connection of its own and follow the account (MAX's filters;
+        empty means order + trade + account)."""
+        if self._access_key is None:
+            raise ConfigurationError("subscribe_private needs access_key and secret_key")
+        wanted = list(filters)
+        for name in wanted:
+            if name not in PRIVATE_FILTERS:
+                raise ConfigurationError(f"filter must be one of {PRIVATE_FILTERS}, got {name!r}")
+        if _PRIVATE in self._subs:
+            return
+        if self._closed:
+            raise ConfigurationError("the stream is closed")
+        await self.start()
+        conn = _Connection(next(self._ids))
+        conn.filters = wanted
+        conn.subs[_PRIVATE] = _Sub(*_PRIVATE)
+        self._subs[_PRIVATE] = conn
+        self._connections.append(conn)
+        conn.task = asyncio.create_task(self._run(conn), name=f"aimax-stream-conn{conn.index}")
+
+    def _auth_message(self) -> dict[str, object]:
+        assert self._access_key is not None
+        assert self._secret is not None
+        nonce = max(self._last_nonce + 1, int(self._wall() * 1000))
+        self._last_nonce = nonce
+        signature = hmac.new(self._secret, str(nonce).encode(), hashlib.sha256).hexdigest()
+        return {
+            "action": "auth",
+            "apiKey": self._access_key,
+            "nonce": nonce,
+            "signature": signature,
+            "id": "aimax-auth",
+            "filters": list(self._subs[_PRIVATE].filters or []),  # the connection's
+        }
 
     async def watch(self, market: str) -> AsyncIterator[LocalBook]:
         """Yield ``market``'s book after each change; a slow consumer skips to the latest.
@@ -525,7 +624,9 @@ class MaxStream:
         for sub in subs:
             if sub.key in self._subs:
                 continue
-            conn = next((c for c in self._connections if len(c.subs) < cap), None)
+            conn = next(
+                (c for c in self._connections if c.filters is None and len(c.subs) < cap), None
+            )
             if conn is None:
                 conn = _Connection(next(self._ids))
                 self._connections.append(conn)
@@ -647,7 +748,14 @@ class MaxStream:
         conn.ws = ws
         self._n["connects"] += 1
         conn.up = True
-        await self._send_batched(conn, "sub", list(conn.subs.values()))
+        if conn.filters is not None:
+            self.authenticated = False
+            await self._limiter.acquire_async("ws_message")
+            await ws.send_str(json.dumps(self._auth_message()))
+            self._n["sent"] += 1
+        public = [s for s in conn.subs.values() if s.channel != "user"]
+        if public:
+            await self._send_batched(conn, "sub", public)
         pinger = asyncio.create_task(self._ping_loop(ws), name=f"aimax-stream-ping{conn.index}")
         resyncer = asyncio.create_task(self._resync_loop(conn), name="aimax-stream-resync")
         try:
@@ -732,6 +840,11 @@ class MaxStream:
             market = message.get("M") or (k.get("M") if isinstance(k, dict) else None)
             if isinstance(market, str) and ("kline", market) in self._subs and isinstance(k, dict):
                 self._klines[market] = k
+        elif channel == "user":
+            self._on_user(message)
+        elif message.get("e") == "authenticated":
+            self.authenticated = True
+            self._private_slot.touch()
         elif message.get("e") == "error":
             self._n["errors"] += 1
             log.warning("stream error: %s", message.get("E"))
@@ -767,6 +880,28 @@ class MaxStream:
             self._unsynced_since.setdefault(market, now)
         if event is not BookEvent.BUFFERED and event is not BookEvent.DROPPED:
             self._slots[market].touch()
+
+    def _on_user(self, message: Mapping[str, object]) -> None:
+        event = message.get("e")
+        if event in ("order_snapshot", "order_update"):
+            rows = message.get("o")
+            if isinstance(rows, list):
+                for row in rows:
+                    if isinstance(row, dict) and isinstance(row.get("i"), int):
+                        self._orders[row["i"]] = row
+        elif event in ("trade_snapshot", "trade_update", "fast_trade_update"):
+            rows = message.get("t")
+            if isinstance(rows, list):
+                self._my_trades.extend(r for r in rows if isinstance(r, dict))
+        elif event in ("account_snapshot", "account_update"):
+            rows = message.get("B")
+            if isinstance(rows, list):
+                for row in rows:
+                    if isinstance(row, dict) and isinstance(row.get("cu"), str):
+                        self._balances[row["cu"]] = row
+        else:
+            return
+        self._private_slot.touch()
 
     # ---------------------------------------------------------------- health
 

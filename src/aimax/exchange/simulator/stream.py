@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import itertools
 import json
 import logging
@@ -40,7 +42,8 @@ from aiohttp import WSMsgType, web
 
 from aimax._clock import monotonic, wall
 from aimax.errors import ConfigurationError
-from aimax.exchange.simulator.core import Rejection
+from aimax.exchange.simulator.auth import NonceBook
+from aimax.exchange.simulator.core import Account, Order, Rejection
 from aimax.exchange.simulator.limits import PenaltyWindow
 
 if TYPE_CHECKING:
@@ -177,6 +180,11 @@ class _Connection:
         self.held: str | None = None  # a book update held back to be sent out of order
         self.last_ping = 0.0
         self.closed = False
+        self.account: Account | None = None
+        self.filters: frozenset[str] = frozenset()
+        self.orders_seen: dict[int, tuple[str, str, int]] = {}
+        self.fill_seen = 0
+        self.balances_seen: dict[str, tuple[str, str]] = {}
 
     @property
     def subscriptions(self) -> int:
@@ -227,6 +235,7 @@ class StreamHub:
         self._ticker_seen: dict[str, tuple[object, ...]] = {}
         self._version_seed = itertools.count(_ms(wall()))
         self._paused = False
+        self._nonces = NonceBook(window=30.0)
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._counts = dict.fromkeys(
@@ -509,7 +518,7 @@ class StreamHub:
                 conn.wakeup.set()
                 return
             if action == "auth":
-                self._error(conn, "E-1007: authentication failed", request_id)
+                self._auth(conn, message, request_id, now)
                 return
             subs = message.get("subscriptions")
             if not isinstance(subs, list) or not all(isinstance(s, dict) for s in subs):
@@ -695,6 +704,9 @@ class StreamHub:
             ticker_markets = {m for c in self._connections for m in c.tickers}
             for market in ticker_markets:
                 self._publish_ticker(market, now)
+            for conn in self._connections:
+                if conn.account is not None:
+                    self._publish_private(conn, now, snapshot=False)
 
     def _publish_book(self, book: _BookChannel, now: float) -> None:
         asks, bids = self._refresh(book, now)
@@ -766,3 +778,117 @@ class StreamHub:
         for conn in self._connections:
             if market in conn.tickers:
                 conn.send(text)
+
+    # -------------------------------------------------------------- private
+
+    def _auth(
+        self, conn: _Connection, message: Mapping[str, object], request_id: object, now: float
+    ) -> None:
+        # lock held; MAX: signature = hex HMAC-SHA256(secret, str(nonce)), nonce in ms
+        key = message.get("apiKey")
+        nonce = message.get("nonce")
+        signature = message.get("signature")
+        filters = message.get("filters") or []
+        account = self._sim._exchange.account_by_key(key) if isinstance(key, str) else None
+        if (
+            account is None
+            or not isinstance(nonce, int)
+            or not isinstance(signature, str)
+            or not isinstance(filters, list)
+        ):
+            self._error(conn, "E-1007: authentication failed", request_id)
+            return
+        expected = hmac.new(account.secret, str(nonce).encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            self._error(conn, "E-1007: authentication failed", request_id)
+            return
+        try:
+            self._nonces.check(account.access_key, nonce, now)
+        except Rejection as exc:
+            code = "E-1012: nonce already used" if exc.code == 2006 else "E-1006: bad nonce"
+            self._error(conn, code, request_id)
+            return
+        wanted = {str(f) for f in filters} or {"order", "trade", "account"}
+        conn.account = account
+        conn.filters = frozenset(wanted)
+        conn.send(json.dumps({"e": "authenticated", "i": request_id, "T": _ms(now)}))
+        self._publish_private(conn, now, snapshot=True)
+
+    @staticmethod
+    def _order_json(order: Order) -> dict[str, object]:
+        avg = order.funds / order.executed if order.executed else 0
+        return {
+            "i": order.id,
+            "sd": order.side,
+            "ot": order.ord_type,
+            "p": None if order.price is None else str(order.price),
+            "sp": None if order.stop_price is None else str(order.stop_price),
+            "ap": str(avg),
+            "v": str(order.volume),
+            "rv": str(order.remaining),
+            "ev": str(order.executed),
+            "S": order.state,
+            "M": order.market,
+            "tc": order.trades_count,
+            "T": _ms(order.created_at),
+            "TU": _ms(order.updated_at),
+            "gi": order.group_id,
+            "ci": order.client_oid,
+        }
+
+    def _publish_private(self, conn: _Connection, now: float, *, snapshot: bool) -> None:
+        # lock held: diff the account's orders, fills and balances against what was sent
+        account = conn.account
+        assert account is not None
+        filters = conn.filters
+        at = _ms(now)
+        if "order" in filters:
+            changed = []
+            for order in account.orders.values():
+                mark = (order.state, str(order.executed), order.trades_count)
+                if conn.orders_seen.get(order.id) != mark and (not snapshot or order.is_open):
+                    changed.append(self._order_json(order))
+                conn.orders_seen[order.id] = mark
+            for gone in [i for i in conn.orders_seen if i not in account.orders]:
+                del conn.orders_seen[gone]  # pruned by the exchange: forget it too
+            if changed or snapshot:
+                event = "order_snapshot" if snapshot else "order_update"
+                conn.send(json.dumps({"c": "user", "e": event, "o": changed, "T": at}))
+        if "trade" in filters or "trade_update" in filters:
+            fills = [f for f in account.all_fills() if f.id > conn.fill_seen]
+            if snapshot:
+                fills = fills[-100:]
+            if fills:
+                conn.fill_seen = max(f.id for f in fills)
+            if fills or (snapshot and "trade" in filters):
+                event = "trade_snapshot" if snapshot else "trade_update"
+                rows = [
+                    {
+                        "i": f.id,
+                        "M": f.market,
+                        "sd": f.side,
+                        "p": str(f.price),
+                        "v": str(f.volume),
+                        "f": str(f.fee),
+                        "fc": f.fee_currency,
+                        "fd": False,
+                        "T": _ms(f.created_at),
+                        "TU": _ms(f.created_at),
+                        "m": f.liquidity == "maker",
+                        "oi": f.order_id,
+                    }
+                    for f in fills
+                ]
+                conn.send(json.dumps({"c": "user", "e": event, "t": rows, "T": at}))
+        if "account" in filters:
+            balances = []
+            for currency, (available, locked) in account.wallet("spot").items():
+                held = (str(available), str(locked))
+                if conn.balances_seen.get(currency) != held:
+                    conn.balances_seen[currency] = held
+                    balances.append(
+                        {"cu": currency, "av": held[0], "l": held[1], "stk": None, "TU": at}
+                    )
+            if balances or snapshot:
+                event = "account_snapshot" if snapshot else "account_update"
+                conn.send(json.dumps({"c": "user", "e": event, "B": balances, "T": at}))
