@@ -121,6 +121,13 @@ async def test_trade_ticker_and_errors(sim: MaxSimulator) -> None:
         assert {"p", "v", "T", "tr"} <= set(trade["t"][0])
         ticker = await _until(ws, lambda m: m.get("c") == "ticker")
         assert set(ticker["tk"]) == {"M", "O", "H", "L", "C", "v", "V"}
+        kline = [{"channel": "kline", "market": "ethtwd", "resolution": "5m"}]
+        await ws.send(json.dumps({"action": "sub", "subscriptions": kline, "id": "k"}))
+        bar = await _until(ws, lambda m: m.get("c") == "kline")
+        assert set(bar["k"]) == {"ST", "ET", "M", "R", "O", "H", "L", "C", "v", "ti", "x"}
+        assert bar["k"]["R"] == "5m"
+        assert bar["k"]["ET"] - bar["k"]["ST"] == 5 * 60_000 - 1
+        assert Decimal(bar["k"]["L"]) <= Decimal(bar["k"]["H"])
         await ws.send(json.dumps({"action": "dance", "id": "y"}))
         err = await _until(ws, lambda m: m.get("e") == "error")
         assert err["E"] == ["E-1004: invalid action"]

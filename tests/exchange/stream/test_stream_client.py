@@ -106,6 +106,8 @@ async def test_many_markets_with_faults_stay_equal_to_the_simulator() -> None:
             assert s.resyncs > 0
             assert s.resubscribes == s.resyncs
             assert hub.connections_refused == 0
+            await stream.subscribe("kline", markets[:2], resolution="1m")
+            await _eventually(lambda: stream.kline(markets[0]) is not None)
             assert stream.ticker(markets[0]) is not None
             assert isinstance(stream.trades(markets[0]), list)
         assert stream.closed

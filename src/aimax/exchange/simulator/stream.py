@@ -54,6 +54,18 @@ __all__ = ["StreamConfig", "StreamHub", "StreamStats"]
 log = logging.getLogger(__name__)
 
 BOOK_DEPTHS = (1, 5, 10, 20, 50)
+KLINE_RESOLUTIONS = {
+    "1m": 1,
+    "5m": 5,
+    "15m": 15,
+    "30m": 30,
+    "1h": 60,
+    "2h": 120,
+    "4h": 240,
+    "6h": 360,
+    "12h": 720,
+    "1d": 1440,
+}
 _MAX_OUTBOX = 20_000
 
 
@@ -175,6 +187,7 @@ class _Connection:
         self.books: dict[tuple[str, int], _BookChannel] = {}
         self.trades: set[str] = set()
         self.tickers: set[str] = set()
+        self.klines: dict[str, str] = {}  # market -> resolution
         self.outbox: deque[str] = deque()
         self.wakeup = asyncio.Event()
         self.held: str | None = None  # a book update held back to be sent out of order
@@ -188,7 +201,7 @@ class _Connection:
 
     @property
     def subscriptions(self) -> int:
-        return len(self.books) + len(self.trades) + len(self.tickers)
+        return len(self.books) + len(self.trades) + len(self.tickers) + len(self.klines)
 
     def send(self, text: str) -> None:
         if self.closed:
@@ -233,6 +246,7 @@ class StreamHub:
         self._channels: dict[tuple[str, int], _BookChannel] = {}
         self._trade_seen: dict[str, int] = {}
         self._ticker_seen: dict[str, tuple[object, ...]] = {}
+        self._kline_seen: dict[tuple[str, str], str] = {}
         self._version_seed = itertools.count(_ms(wall()))
         self._paused = False
         self._nonces = NonceBook(window=30.0)
@@ -553,6 +567,14 @@ class StreamHub:
                 if raw not in BOOK_DEPTHS or isinstance(raw, bool):
                     raise Rejection(1004, f"depth must be one of {BOOK_DEPTHS}, got {raw!r}")
                 depth = int(raw)  # checked above
+            elif channel == "kline":
+                resolution = sub.get("resolution", "1m")
+                if resolution not in KLINE_RESOLUTIONS:
+                    raise Rejection(
+                        1004,
+                        f"resolution must be one of {list(KLINE_RESOLUTIONS)}, got {resolution!r}",
+                    )
+                depth = KLINE_RESOLUTIONS[str(resolution)]
             elif channel not in ("trade", "ticker"):
                 raise Rejection(1004, f"unknown channel {channel!r}")
             wanted.append((str(channel), market, depth))
@@ -577,6 +599,10 @@ class StreamHub:
                 conn.send(
                     json.dumps({"c": "trade", "e": "snapshot", "M": market, "t": [], "T": _ms(now)})
                 )
+            elif channel == "kline":
+                resolution = next(r for r, m in KLINE_RESOLUTIONS.items() if m == depth)
+                conn.klines[market] = resolution
+                conn.send(self._kline_message(market, resolution, now, "snapshot"))
             else:
                 conn.tickers.add(market)
                 conn.send(self._ticker_message(market, now, "snapshot"))
@@ -598,6 +624,8 @@ class StreamHub:
                 conn.trades.discard(market)
             elif channel == "ticker":
                 conn.tickers.discard(market)
+            elif channel == "kline":
+                conn.klines.pop(market, None)
 
     # -------------------------------------------------------------- publishing
 
@@ -674,6 +702,50 @@ class StreamHub:
             }
         )
 
+    def _kline_message(self, market: str, resolution: str, now: float, event: str) -> str:
+        period = KLINE_RESOLUTIONS[resolution]
+        rows = self._sim._exchange.klines(market, now, period=period, limit=1)
+        start = int(now // 60) // period * period * 60
+        if rows:
+            ts, o, h, low, c, v = rows[-1]
+            start = int(ts)
+        else:
+            o = h = low = c = float(self._sim._exchange.mid(market, now))
+            v = 0.0
+        end = start + period * 60
+        return json.dumps(
+            {
+                "c": "kline",
+                "e": event,
+                "M": market,
+                "k": {
+                    "ST": start * 1000,
+                    "ET": end * 1000 - 1,
+                    "M": market,
+                    "R": resolution,
+                    "O": str(o),
+                    "H": str(h),
+                    "L": str(low),
+                    "C": str(c),
+                    "v": str(v),
+                    "ti": 0,
+                    "x": now >= end,
+                },
+                "T": _ms(now),
+            }
+        )
+
+    def _publish_kline(self, market: str, resolution: str, now: float) -> None:
+        text = self._kline_message(market, resolution, now, "update")
+        key = (market, resolution)
+        body = text[: text.rfind('"T"')]  # the same bar: nothing to send
+        if self._kline_seen.get(key) == body:
+            return
+        self._kline_seen[key] = body
+        for conn in self._connections:
+            if conn.klines.get(market) == resolution:
+                conn.send(text)
+
     async def _publish_loop(self) -> None:
         interval = self.config.interval
         while True:
@@ -704,6 +776,9 @@ class StreamHub:
             ticker_markets = {m for c in self._connections for m in c.tickers}
             for market in ticker_markets:
                 self._publish_ticker(market, now)
+            kline_keys = {(m, r) for c in self._connections for m, r in c.klines.items()}
+            for market, resolution in kline_keys:
+                self._publish_kline(market, resolution, now)
             for conn in self._connections:
                 if conn.account is not None:
                     self._publish_private(conn, now, snapshot=False)
