@@ -329,3 +329,27 @@ def test_module_examples(module: object) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
     assert result.attempted > 0
     assert result.failed == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    attempt=st.integers(0, 40),
+    floor=st.floats(0, 5),
+    base=st.floats(0.01, 5),
+    cap=st.floats(5, 120),
+    seed=st.integers(0, 2**32),
+)
+def test_backoff_has_full_jitter_a_floor_and_a_cap(
+    attempt: int, floor: float, base: float, cap: float, seed: int
+) -> None:
+    import random
+
+    from aimax.exchange.max import MaxStream, StreamSettings
+
+    cfg = StreamSettings(backoff_floor=floor, backoff_base=base, backoff_cap=cap)
+    stream = MaxStream(url="ws://127.0.0.1:1/ws", settings=cfg, rng=random.Random(seed))
+    ceiling = min(cap, base * 2.0**attempt)
+    delays = [stream._backoff(attempt) for _ in range(20)]
+    assert all(max(floor, 0.0) <= d <= max(floor, ceiling) for d in delays)
+    if ceiling > floor * 4:  # full jitter: spread over the range, not a fixed step
+        assert len(set(delays)) > 1

@@ -106,6 +106,17 @@ async def test_many_markets_with_faults_stay_equal_to_the_simulator() -> None:
             assert s.resyncs > 0
             assert s.resubscribes == s.resyncs
             assert hub.connections_refused == 0
+            # every connection and every sub/unsub message went through the limiter
+            # (read together, no await between; a message granted but still being
+            # written is counted by the limiter first: at most one per connection)
+            now_stats = stream.statistics()
+            pools = limiter.statistics().pools
+            assert pools["ws_connect_hour"].grants == now_stats.connects
+            assert pools["ws_connect_day"].grants == now_stats.connects
+            for pool in ("ws_message_second", "ws_message_minute"):
+                in_flight = pools[pool].grants - now_stats.messages_sent
+                assert 0 <= in_flight <= now_stats.connections
+            assert hub.peak_messages_per_second <= 20
             await stream.subscribe("kline", markets[:2], resolution="1m")
             await _eventually(lambda: stream.kline(markets[0]) is not None)
             assert stream.ticker(markets[0]) is not None
