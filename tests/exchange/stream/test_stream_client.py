@@ -428,3 +428,49 @@ async def test_private_auth_failure_is_reported() -> None:
         MaxStream(access_key="k1")
     with pytest.raises(ConfigurationError, match="filter"):
         await MaxStream(access_key="k", secret_key="s").subscribe_private(["nope"])
+
+
+async def test_a_silent_market_on_a_live_connection_is_stale_and_resynced(
+    scripted: Scripted,
+) -> None:
+    """btctwd's updates stop while ethtwd's keep flowing: btctwd alone is resynced."""
+    feeders: list[asyncio.Task[None]] = []
+
+    async def feed(ws: ServerConnection, market: str, count: int | None) -> None:
+        li = 1
+        await ws.send(json.dumps({"c": "book", "e": "snapshot", "M": market, "a": [["5", "1"]],
+                                  "b": [], "fi": li, "li": li, "v": 1, "T": 0}))  # fmt: skip
+        sent = 0
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while count is None or sent < count:
+                await asyncio.sleep(0.02)
+                li += 1
+                sent += 1
+                await ws.send(json.dumps({"c": "book", "e": "update", "M": market,
+                                          "a": [["5", str(li)]], "b": [], "fi": li, "li": li,
+                                          "v": 1, "T": 0}))  # fmt: skip
+
+    async def script(ws: ServerConnection, message: dict[str, Any]) -> None:
+        if message["action"] != "sub":
+            return
+        for sub in message["subscriptions"]:
+            silent_after = 10 if sub["market"] == "btctwd" and len(scripted.subs) == 1 else None
+            feeders.append(asyncio.create_task(feed(ws, sub["market"], silent_after)))
+
+    scripted.script = script
+    try:
+        async with MaxStream(url=scripted.url, settings=FAST) as stream:
+            await stream.subscribe_books(["btctwd", "ethtwd"])
+            await _eventually(lambda: stream.statistics().stale >= 1)
+            assert stream.books["btctwd"].resyncs == 1
+            assert stream.books["ethtwd"].resyncs == 0
+            await _eventually(lambda: stream.books["btctwd"].synced)
+            actions = [
+                (m["action"], [s["market"] for s in m["subscriptions"]]) for m in scripted.subs
+            ]
+            assert actions[1:3] == [("unsub", ["btctwd"]), ("sub", ["btctwd"])]
+            assert scripted.connections == 1  # the connection itself was never dropped
+    finally:
+        for task in feeders:
+            task.cancel()
+        await asyncio.gather(*feeders, return_exceptions=True)
