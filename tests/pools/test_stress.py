@@ -58,6 +58,7 @@ def test_resizing_under_load_loses_nothing_and_counts_add_up(
             time.sleep(0.003)
 
     threads = [threading.Thread(target=producer, args=(k * 10_000,)) for k in range(4)]
+    pool.resize(12)  # room to grow from the first burst on, whenever the resizer runs
     knob = threading.Thread(target=resizer)
     knob.start()
     for t in threads:
