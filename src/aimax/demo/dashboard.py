@@ -13,7 +13,6 @@ from types import TracebackType
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
@@ -30,6 +29,15 @@ def _mib(n: float | None) -> str:
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
+
+
+def _table(first: str, *columns: str) -> Table:
+    """A borderless table: a header line and one line a row."""
+    table = Table(box=None, expand=True, padding=(0, 1), header_style="bold")
+    table.add_column(first, no_wrap=True)
+    for column in columns:
+        table.add_column(column, justify="right", no_wrap=True)
+    return table
 
 
 class Dashboard:
@@ -60,81 +68,81 @@ class Dashboard:
         self._start = time.monotonic()
         self._task: asyncio.Task[None] | None = None
         self._live: Live | None = None
+        self._last: tuple[float, dict[str, int], dict[str, int]] | None = None
+
+    def _rates(self, grants: dict[str, int], done: dict[str, int]) -> tuple[dict[str, float], ...]:
+        """Per-second rates since the previous render (empty on the first)."""
+        now = time.monotonic()
+        last, self._last = self._last, (now, grants, done)
+        if last is None or now <= last[0]:
+            return {}, {}
+        span = now - last[0]
+        return (
+            {k: (v - last[1].get(k, 0)) / span for k, v in grants.items()},
+            {k: (v - last[2].get(k, 0)) / span for k, v in done.items()},
+        )
 
     def render(self) -> Group:
-        """The dashboard as a rich renderable (also used by tests)."""
+        """The dashboard as a rich renderable, within 80 x 24 by priority: budget,
+        waits per class, bans, the pools in use, memory (also used by tests)."""
         opt = self.optimizer
         elapsed = min(self.duration, time.monotonic() - self._start)
+        stats = opt.limiter.statistics()
+        pool_stats = sorted(opt.pools.get_pool_stats().items())
+        req_rate, done_rate = self._rates(
+            {n: p.grants for n, p in stats.pools.items()},
+            {n: s.completed for n, s in pool_stats},
+        )
         head = Table.grid(expand=True)
         head.add_column()
         head.add_column(justify="right")
         head.add_row(
-            f"[bold]aimax demo[/bold]: {self.pairs} pairs, refresh every {opt.refresh_period:.2f}s",
+            f"[bold]aimax demo[/bold] {self.pairs} pairs, refresh {opt.refresh_period:.2f}s",
             f"{elapsed:5.1f}s / {self.duration:g}s",
         )
-        head.add_row(ProgressBar(total=self.duration, completed=elapsed, width=60), "")
+        head.add_row(ProgressBar(total=self.duration, completed=elapsed), "")
 
-        stats = opt.limiter.statistics()
-        budget = Table(title="rate-limit budget", expand=True)
-        for column in ("pool", "in window", "use", "grants", "rejected"):
-            budget.add_column(column, justify="right" if column != "pool" else "left")
+        budget = _table("budget", "in window", "use", "req/s", "rejected")
         for name, p in stats.pools.items():
             if p.grants == 0 and name.startswith("ws_"):
-                continue
+                continue  # nothing streamed: an unused pool is noise
             budget.add_row(
                 name,
                 f"{p.in_window}/{p.effective_limit}",
                 f"{p.utilisation:.0%}",
-                str(p.grants),
+                f"{req_rate.get(name, 0.0):.1f}",
                 str(p.rejections + p.timeouts),
             )
-        waits = Table(title="limiter waits (ms)", expand=True)
-        for column in ("class", "grants", "p50", "p95", "p99"):
-            waits.add_column(column, justify="right" if column != "class" else "left")
+        waits = _table("wait (ms)", "grants", "p50", "p95", "p99")
         for name, c in stats.classes.items():
             waits.add_row(name, str(c.grants), _ms(c.wait_p50), _ms(c.wait_p95), _ms(c.wait_p99))
 
-        pools = Table(title="thread pools", expand=True)
-        for column in ("pool", "size now/max", "active", "queued", "done", "failed"):
-            pools.add_column(column, justify="right" if column != "pool" else "left")
-        for name, s in sorted(opt.pools.get_pool_stats().items()):
+        exchange = ""
+        if self.sim is not None:
+            sim = self.sim.stats()
+            exchange = f"; exchange {sim.requests} served, {sim.rate_limited} answered 429"
+        bans = f"[{'red' if stats.bans else 'green'}]bans {stats.bans}[/]{exchange}"
+
+        pools = _table("pool", "size now/max", "active", "queued", "done/s")
+        for name, ps in pool_stats:
+            if ps.completed == 0 and ps.active == 0 and ps.queued == 0:
+                continue  # unused pools are not shown
             pools.add_row(
                 name,
-                f"{s.size}/{s.max_size}",
-                str(s.active),
-                str(s.queued),
-                str(s.completed),
-                str(s.failed),
+                f"{ps.size}/{ps.max_size}",
+                str(ps.active),
+                str(ps.queued),
+                f"{done_rate.get(name, 0.0):.1f}",
             )
 
         mem = opt.memory.statistics()
-        client = self.client.statistics()
-        facts = Table.grid(padding=(0, 2))
-        facts.add_column()
-        facts.add_column()
-        facts.add_row(
-            "memory",
-            f"{_mib(mem.rss_bytes)} of {_mib(mem.budget_bytes)} ({mem.level.name.lower()})",
-        )
-        facts.add_row(
-            "GC", f"{mem.gc.collections} collections, max pause {_ms(mem.gc.pause_max)} ms"
-        )
-        facts.add_row("requests", f"{client.requests} sent, {stats.bans} bans")
-        if self.sim is not None:
-            sim = self.sim.stats()
-            facts.add_row("exchange", f"{sim.requests} served, {sim.rate_limited} answered 429")
         alerts = opt.monitor.check_resource_limits()
-        facts.add_row(
-            "alerts",
-            ", ".join(a.rule.name for a in alerts) if alerts else "[green]none[/green]",
+        memory = (
+            f"memory {_mib(mem.rss_bytes)} of {_mib(mem.budget_bytes)} "
+            f"({mem.level.name.lower()}), GC max {_ms(mem.gc.pause_max)} ms; alerts "
+            + (", ".join(a.rule.name for a in alerts) if alerts else "[green]none[/green]")
         )
-        return Group(
-            Panel(head),
-            budget,
-            waits,
-            pools,
-            Panel(facts, title="process"),
-        )
+        return Group(head, budget, waits, bans, pools, memory)
 
     def _line(self) -> str:
         opt = self.optimizer
