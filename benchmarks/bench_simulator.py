@@ -13,6 +13,15 @@ The peer is a bare aiohttp app answering the same ``/api/v3/timestamp`` JSON: th
 floor any aiohttp-based server sits on, so the ratio is the simulator's own overhead.
 
     .venv/bin/python benchmarks/bench_simulator.py [--quick]
+
+``--wire-nonces`` runs the nonce-order proof of issue 15 instead: 50 pairs' tasks
+plus 8 threads (each a ``MaxClientSync``) on ONE key, at the full private budget of a
+time-scaled simulator (scale 0.1: 120 requests per 6 s) for 5 windows, twice: with the
+client's per-key send lane against the strict-nonce simulator (the default now), and
+with the lane disabled against the lenient simulator (the client as it was). It prints
+nonce rejections, nonces that arrived out of order and the private share used::
+
+    .venv/bin/python benchmarks/bench_simulator.py --wire-nonces
 """
 
 from __future__ import annotations
@@ -135,13 +144,148 @@ CASES: list[tuple[str, str, str, bool]] = [
 ]
 
 
+def wire_nonces(
+    *, lane: bool, scale: float, windows: int, tasks: int, threads: int
+) -> dict[str, Any]:
+    """One run of the nonce-order proof; returns its figures."""
+    import threading
+
+    from aimax.exchange.max import MaxClient, MaxClientSync, nonce
+    from aimax.exchange.simulator import MaxSimulator, SimulatorConfig
+    from aimax.ratelimit import APIRateLimiter, RateLimit
+    from aimax.ratelimit.max_profile import max_kinds
+
+    config = SimulatorConfig.scaled(scale, n_markets=3, history_seconds=0, strict_nonces=lane)
+    window = config.window_s
+    limit = config.private_limit
+    limiter = APIRateLimiter(
+        [
+            RateLimit(name="rest_public", limit=config.public_limit, window=window),
+            RateLimit(name="rest_private", limit=round(limit * 0.95), window=window),
+        ],
+        [k for k in max_kinds() if k.name in ("market_data", "account", "order", "cancel")],
+    )
+    saved = (nonce.SendLane.acquire, nonce.SendLane.release)
+    if not lane:  # the client as it was: nonce taken at signing, no turn to the wire
+
+        async def _no_acquire(self: object) -> None:
+            return None
+
+        nonce.SendLane.acquire = _no_acquire  # type: ignore[method-assign]
+        nonce.SendLane.release = lambda self: None  # type: ignore[method-assign]
+    key, secret = f"wire-{lane}-key", "wire-secret"
+    errors: list[str] = []
+    counts: list[int] = []
+    try:
+        with MaxSimulator(config) as sim:
+            sim.add_account(key, secret, {"twd": "1e12", "btc": "1e6"})
+            start_at = time.monotonic()
+            # one window of warm-up (the budget is in use when measuring starts), then
+            # `windows` measured windows: at saturation at most limit x windows fit
+            stop_at = start_at + (windows + 1) * window
+
+            def private_so_far() -> int:
+                return sum(sim.stats().by_account.values())
+
+            def snapshots() -> None:
+                time.sleep(window)
+                counts.append(private_so_far())
+                time.sleep(max(0.0, stop_at - time.monotonic()))
+                counts.append(private_so_far())
+
+            def thread_work() -> None:
+                with MaxClientSync(
+                    base_url=sim.url, access_key=key, secret_key=secret, limiter=limiter
+                ) as c:
+                    while time.monotonic() < stop_at:
+                        try:
+                            c.accounts(currency="twd")
+                        except Exception as exc:  # counted, the run goes on
+                            errors.append(type(exc).__name__)
+
+            async def pair(c: MaxClient, market: str) -> None:
+                while time.monotonic() < stop_at:
+                    try:
+                        o = await c.create_order(market, "sell", "0.01", "99999999")
+                        await c.cancel_order(id=o.id)
+                    except Exception as exc:  # counted, the run goes on
+                        errors.append(type(exc).__name__)
+
+            async def run() -> None:
+                async with MaxClient(
+                    base_url=sim.url, access_key=key, secret_key=secret, limiter=limiter
+                ) as c:
+                    await c.markets()  # enables the precision checks
+                    await asyncio.gather(*(pair(c, "btctwd") for _ in range(tasks)))
+
+            workers = [threading.Thread(target=thread_work) for _ in range(threads)]
+            workers.append(threading.Thread(target=snapshots))
+            for w in workers:
+                w.start()
+            asyncio.run(run())
+            for w in workers:
+                w.join(60)
+            stats = sim.stats()
+    finally:
+        nonce.SendLane.acquire, nonce.SendLane.release = saved  # type: ignore[method-assign]
+        limiter.close()
+    measured = counts[1] - counts[0]
+    private = sum(stats.by_account.values())
+    return {
+        "lane": lane,
+        "strict_simulator": lane,
+        "measured_windows": windows,
+        "window_seconds": window,
+        "private_limit": limit,
+        "private_requests": private,
+        "measured_requests": measured,
+        "private_share": measured / (limit * windows),
+        "nonce_rejections": stats.nonce_rejections,
+        "nonces_out_of_order": stats.nonces_out_of_order,
+        "out_of_order_share": stats.nonces_out_of_order / max(1, private),
+        "http_429": stats.by_status.get(429, 0),
+        "client_errors": len(errors),
+    }
+
+
+def main_wire_nonces(args: argparse.Namespace) -> None:
+    rows = [
+        wire_nonces(lane=lane, scale=0.1, windows=5, tasks=50, threads=8) for lane in (True, False)
+    ]
+    print("\nnonce order on the wire: 50 tasks + 8 threads, one key, full private budget")
+    header = (
+        f"{'client':22} {'windows':>7} {'measured':>8} {'share':>7} {'rejected':>9} "
+        f"{'out of order':>13} {'429':>5} {'errors':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        name = "send lane, strict sim" if r["lane"] else "no lane, lenient sim"
+        print(
+            f"{name:22} {r['measured_windows']:>7} {r['measured_requests']:>8} "
+            f"{r['private_share']:>6.1%} {r['nonce_rejections']:>9} "
+            f"{r['nonces_out_of_order']:>6} ({r['out_of_order_share']:>4.0%}) "
+            f"{r['http_429']:>5} {r['client_errors']:>7}"
+        )
+    delta = (rows[0]["private_share"] - rows[1]["private_share"]) * 100
+    print(f"share use difference: {delta:+.1f} points")
+    out = Path(__file__).parent / "results" / "wire_nonces.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"runs": rows, "share_delta_points": delta}, indent=2))
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one short round")
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--wire-nonces", action="store_true", help="the nonce-order proof")
     args = parser.parse_args()
+    if args.wire_nonces:
+        main_wire_nonces(args)
+        return
     seconds = args.seconds or (1.0 if args.quick else 3.0)
     repeats = args.repeats or (1 if args.quick else 3)
 

@@ -154,5 +154,6 @@ def test_strict_nonces_refuse_a_nonce_not_above_the_last() -> None:
                 codes.append(reply.json().get("error", {}).get("code", 0))
             answers[strict] = codes
             assert sim.stats().nonce_rejections == sum(1 for c in codes if c)
+            assert sim.stats().nonces_out_of_order == 1  # counted, refused only if strict
     assert answers[True] == [0, 2006, 0, 2006]
     assert answers[False] == [0, 0, 0, 2006]

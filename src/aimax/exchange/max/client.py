@@ -825,8 +825,19 @@ class MaxClient:
                 written = True
                 lane.release()
 
+        fresh_connection = False
+
         async def trace(event: str, info: Mapping[str, Any]) -> None:
-            if event.endswith(("send_request_body.complete", "send_request_body.failed")):
+            # Leave once the request is written. On a connection opened for this request,
+            # stay until the answer starts: a server accepts a new connection a few steps
+            # later than it reads an open one, so a request written next on an open
+            # connection could be read first.
+            nonlocal fresh_connection
+            if event.startswith("connection.connect_tcp"):
+                fresh_connection = True
+            elif (
+                event.endswith("send_request_body.complete") and not fresh_connection
+            ) or event.endswith(("receive_response_headers.complete", ".failed")):
                 leave_lane()
 
         try:

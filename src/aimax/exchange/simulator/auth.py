@@ -135,6 +135,8 @@ class NonceBook:
         self.window_ms = int(window * 1000)
         self.strict = bool(strict)
         self._last: dict[str, int] = {}
+        self.out_of_order = 0
+        """Nonces that arrived not above their key's last one (refused when strict)."""
         self._seen: dict[str, set[int]] = {}
         self._heaps: dict[str, list[int]] = {}
 
@@ -154,6 +156,8 @@ class NonceBook:
         if nonce in seen:
             raise Rejection(2006, f"nonce {nonce} was already used", 400)
         last = self._last.get(key, 0)
+        if nonce <= last:
+            self.out_of_order += 1
         if self.strict and nonce <= last:
             raise Rejection(2006, f"nonce {nonce} is not above {last}", 400)
         self._last[key] = max(last, nonce)

@@ -86,6 +86,9 @@ class SimulatorStats:
     nonce_rejections: int
     """Requests refused with 2006 / 2007 (reused, stale or, in strict mode, not
     increasing nonces)."""
+    nonces_out_of_order: int
+    """Nonces that arrived not above the last one of their key (refused in strict
+    mode, accepted otherwise): how far a client's wire order is from its nonce order."""
     maintenance_rejections: int
     auth_failures: int
     orders_created: int
@@ -110,6 +113,7 @@ class _Counters:
     accepted_then_failed: int = 0
     resets: int = 0
     nonce_rejections: int = 0
+    out_of_order_base: int = 0
     maintenance_rejections: int = 0
     auth_failures: int = 0
     orders_base: tuple[int, int, int] = (0, 0, 0)
@@ -729,7 +733,8 @@ class MaxSimulator:
         with self._lock:
             ex = self._exchange
             self._counters = _Counters(
-                orders_base=(ex.orders_created, ex.orders_cancelled, ex.fills)
+                orders_base=(ex.orders_created, ex.orders_cancelled, ex.fills),
+                out_of_order_base=self._nonces.out_of_order,
             )
 
     def reset_limits(self) -> None:
@@ -766,6 +771,7 @@ class MaxSimulator:
                 accepted_then_failed=c.accepted_then_failed,
                 resets=c.resets,
                 nonce_rejections=c.nonce_rejections,
+                nonces_out_of_order=self._nonces.out_of_order - c.out_of_order_base,
                 maintenance_rejections=c.maintenance_rejections,
                 auth_failures=c.auth_failures,
                 orders_created=ex.orders_created - base[0],
